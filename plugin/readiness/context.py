@@ -1,0 +1,96 @@
+"""The ``readiness`` fixture: how a check records metrics, warnings and sharper remediations.
+
+What a check records lives in a :class:`CheckRuntime` on the item; the plugin copies it onto
+each test report as plain JSON data, so it survives the trip from an xdist worker.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import pytest
+
+from .redact import Redactor
+from .settings import Settings
+from .spec import CheckSpec
+
+
+class NotApplicable(pytest.skip.Exception):
+    """Raised by :meth:`CheckContext.not_applicable`; a skip that the score leaves out."""
+
+
+class Blocked(pytest.skip.Exception):
+    """Raised before a check whose dependency already did not pass; it ends ``blocked``."""
+
+
+@dataclass(slots=True)
+class CheckRuntime:
+    """What one check recorded while it ran."""
+
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    remediation: str | None = None
+    kind: str | None = None  # "not_applicable" | "blocked" once the check ended that way
+    reason: str = ""  # why it ended that way
+    blocked_by: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metrics": list(self.metrics),
+            "warnings": list(self.warnings),
+            "remediation": self.remediation,
+            "kind": self.kind,
+            "reason": self.reason,
+            "blocked_by": list(self.blocked_by),
+        }
+
+
+class CheckContext:
+    """The object the ``readiness`` fixture gives a check."""
+
+    def __init__(
+        self, spec: CheckSpec, runtime: CheckRuntime, settings: Settings, redact: Redactor
+    ) -> None:
+        self.spec = spec
+        self.settings = settings
+        self._runtime = runtime
+        self._redact = redact
+
+    def metric(
+        self, name: str, value: float, unit: str = "", threshold: float | None = None
+    ) -> None:
+        """Record a measured figure (shown against ``threshold`` in the reports)."""
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"metric {name!r}: value must be finite, got {value!r}")
+        self._runtime.metrics.append(
+            {
+                "name": self._redact(str(name)),
+                "value": number,
+                "unit": str(unit),
+                "threshold": None if threshold is None else float(threshold),
+            }
+        )
+
+    def warn(self, message: str) -> None:
+        """Let a passing check end ``warned``: it works, but someone should look."""
+        self._runtime.warnings.append(self._redact(str(message)))
+
+    def not_applicable(self, reason: str) -> NoReturn:
+        """End the check ``not_applicable`` (it leaves the score), e.g. no /sapi on testnet."""
+        self._runtime.kind, self._runtime.reason = "not_applicable", self._redact(str(reason))
+        raise NotApplicable(self._runtime.reason)
+
+    def fail(self, message: str, *, remediation: str | None = None) -> NoReturn:
+        """Fail with a remediation sharper than the marker's (e.g. per Binance error code)."""
+        if remediation is not None:
+            self._runtime.remediation = self._redact(remediation)
+        pytest.fail(self._redact(message), pytrace=False)
+
+    def require(self, *names: str) -> None:
+        """Skip, naming the exact variables to set, unless these settings are configured."""
+        missing = [Settings.env_name(n) for n in names if getattr(self.settings, n) in (None, "")]
+        if missing:
+            pytest.skip(f"not configured: set {', '.join(missing)}")

@@ -1,0 +1,57 @@
+"""The ``readiness`` section of pytest's terminal summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .document import SANDBOX_NOTICE
+
+_MARKUP = {
+    "GO": {"green": True, "bold": True},
+    "CONDITIONAL GO": {"yellow": True, "bold": True},
+    "NO-GO": {"red": True, "bold": True},
+}
+_OUTCOME_MARKUP = {"failed": {"red": True}, "error": {"red": True}, "blocked": {"yellow": True}}
+
+
+def write_summary(
+    reporter: pytest.TerminalReporter, document: dict[str, Any], paths: list[str]
+) -> None:
+    """One line per check that did not pass with its remediation, layer scores, the verdict.
+
+    With ``-q`` only the verdict and its reasons are written.
+    """
+    quiet = reporter.config.get_verbosity() < 0
+    reporter.write_sep("=", "readiness")
+    if document["sandbox"]:
+        reporter.write_line(SANDBOX_NOTICE, yellow=True)
+    if not quiet:
+        for check in document["checks"]:
+            outcome = check["outcome"]
+            if outcome in ("passed", "not_applicable"):
+                continue
+            waived = (
+                " [waived]" if check["waiver"] and check["waiver"]["status"] == "active" else ""
+            )
+            head = f"{outcome.upper():<8} {check['id']} (tier {check['tier']}, {check['layer']}){waived}"
+            message = check["message"].splitlines()[0] if check["message"] else ""
+            reporter.write_line(
+                f"{head}: {message}" if message else head, **_OUTCOME_MARKUP.get(outcome, {})
+            )
+            if outcome != "blocked":
+                reporter.write_line(f"         fix: {check['remediation']}")
+        for name, layer in document["layers"].items():
+            counts = ", ".join(f"{n} {o}" for o, n in layer["counts"].items() if n)
+            reporter.write_line(f"layer {name}: {layer['score']:g} ({counts})")
+    verdict = document["verdict"]
+    state = "" if document["complete"] else ", INCOMPLETE"
+    reporter.write_line(
+        f"readiness verdict: {verdict} (score {document['score']:g}, target {document['target']}{state})",
+        **_MARKUP[verdict],
+    )
+    for reason in document["reasons"]:
+        reporter.write_line(f"  - {reason}")
+    if not quiet:
+        reporter.write_line(f"reports: {', '.join(paths)}")

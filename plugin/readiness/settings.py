@@ -1,0 +1,280 @@
+"""Settings and targets (SPEC §4): one typed object built from defaults, file, ``.env`` and env.
+
+Precedence, lowest first: defaults, ``readiness.toml`` / ``[tool.readiness]``, ``.env``, the
+process environment. Secrets are accepted from the environment only. Every value remembers
+where it came from, so a bad one is reported with its source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+TARGETS = ("sandbox", "testnet", "mainnet")
+DEFAULT_TARGET = "testnet"
+BINANCE_URLS = {"testnet": "https://testnet.binance.vision", "mainnet": "https://api.binance.com"}
+
+
+class SettingsError(Exception):
+    """A setting, the config file or the env file is unusable; reported as a usage error."""
+
+
+@dataclass(frozen=True, slots=True)
+class SettingDef:
+    name: str
+    env: str
+    kind: str  # secret | str | float | path | url | factory
+    default: Any = None
+
+
+DEFINITIONS: tuple[SettingDef, ...] = (
+    SettingDef("telegram_bot_token", "TELEGRAM_BOT_TOKEN", "secret"),
+    SettingDef("telegram_chat_id", "TELEGRAM_CHAT_ID", "secret"),
+    SettingDef("binance_testnet_api_key", "BINANCE_TESTNET_API_KEY", "secret"),
+    SettingDef("binance_testnet_api_secret", "BINANCE_TESTNET_API_SECRET", "secret"),
+    SettingDef("binance_api_key", "BINANCE_API_KEY", "secret"),
+    SettingDef("binance_api_secret", "BINANCE_API_SECRET", "secret"),
+    SettingDef("telegram_api_url", "TELEGRAM_API_URL", "url", "https://api.telegram.org"),
+    SettingDef("binance_api_url", "BINANCE_API_URL", "url"),
+    SettingDef("symbol", "READINESS_SYMBOL", "str", "BTCUSDT"),
+    SettingDef("quote_asset", "READINESS_QUOTE_ASSET", "str", "USDT"),
+    SettingDef("telegram_max_s", "READINESS_TELEGRAM_MAX_S", "float", 5.0),
+    SettingDef("max_clock_skew_ms", "READINESS_MAX_CLOCK_SKEW_MS", "float", 1000.0),
+    SettingDef("min_balance", "READINESS_MIN_BALANCE", "float", 100.0),
+    SettingDef("recommended_balance", "READINESS_RECOMMENDED_BALANCE", "float", 1000.0),
+    SettingDef("audit_trail", "READINESS_AUDIT_TRAIL", "path"),
+    SettingDef("positions_db", "READINESS_POSITIONS_DB", "path"),
+    SettingDef("risk_config", "READINESS_RISK_CONFIG", "path"),
+    SettingDef("log_file", "READINESS_LOG_FILE", "path"),
+    SettingDef("pid_file", "READINESS_PID_FILE", "path"),
+    SettingDef("risk_manager", "READINESS_RISK_MANAGER", "factory"),
+    SettingDef("bot_command", "READINESS_BOT_COMMAND", "str"),
+    SettingDef("max_rss_mb", "READINESS_MAX_RSS_MB", "float", 1024.0),
+    SettingDef("min_disk_free_mb", "READINESS_MIN_DISK_FREE_MB", "float", 1024.0),
+)
+BY_NAME: Mapping[str, SettingDef] = {d.name: d for d in DEFINITIONS}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    target: str = DEFAULT_TARGET
+    telegram_bot_token: str | None = None
+    telegram_chat_id: str | None = None
+    binance_testnet_api_key: str | None = None
+    binance_testnet_api_secret: str | None = None
+    binance_api_key: str | None = None
+    binance_api_secret: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    binance_api_url: str = BINANCE_URLS["testnet"]
+    symbol: str = "BTCUSDT"
+    quote_asset: str = "USDT"
+    telegram_max_s: float = 5.0
+    max_clock_skew_ms: float = 1000.0
+    min_balance: float = 100.0
+    recommended_balance: float = 1000.0
+    audit_trail: Path | None = None
+    positions_db: Path | None = None
+    risk_config: Path | None = None
+    log_file: Path | None = None
+    pid_file: Path | None = None
+    risk_manager: str | None = None
+    bot_command: str | None = None
+    max_rss_mb: float = 1024.0
+    min_disk_free_mb: float = 1024.0
+    config_file: Path | None = None
+    config_sha256: str | None = None
+    env_file: Path | None = None
+    #: Where each non-default value came from, e.g. ``"environment variable READINESS_SYMBOL"``.
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def binance_key(self) -> str | None:
+        """The key for this target: testnet keys on testnet, mainnet keys on mainnet."""
+        return self.binance_api_key if self.target == "mainnet" else self.binance_testnet_api_key
+
+    @property
+    def binance_secret(self) -> str | None:
+        return (
+            self.binance_api_secret if self.target == "mainnet" else self.binance_testnet_api_secret
+        )
+
+    def secrets(self) -> list[str]:
+        return [v for d in DEFINITIONS if d.kind == "secret" and (v := getattr(self, d.name))]
+
+    @staticmethod
+    def env_name(name: str) -> str:
+        """The variable an operator sets for setting ``name`` (for 'set X' messages)."""
+        return BY_NAME[name].env
+
+
+def _coerce(definition: SettingDef, raw: object, source: str, base: Path) -> Any:
+    where = f"{source}: setting '{definition.name}'"
+    if definition.kind == "float":
+        if isinstance(raw, bool):
+            raise SettingsError(f"{where} must be a number, got {raw!r}")
+        try:
+            value = float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise SettingsError(f"{where} must be a number, got {raw!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise SettingsError(f"{where} must be a finite number >= 0, got {raw!r}")
+        return value
+    if not isinstance(raw, str):
+        raise SettingsError(f"{where} must be a string, got {raw!r}")
+    text = raw.strip()
+    if definition.kind == "path":
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else base / path
+    if definition.kind == "url":
+        if not text.startswith(("http://", "https://")):
+            raise SettingsError(f"{where} must be an http(s) URL, got {raw!r}")
+        return text.rstrip("/")
+    if definition.kind == "factory":
+        module, _, attribute = text.partition(":")
+        if not module or not attribute:
+            raise SettingsError(f"{where} must look like 'package.module:callable', got {raw!r}")
+    return text
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file, refusing lines python-dotenv would silently drop."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"env file {path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"env file {path}: not UTF-8 text") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise SettingsError(
+                f"env file {path}, line {binding.original.line}: cannot parse "
+                f"{binding.original.string.strip()[:40]!r}; use KEY=value"
+            )
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+
+
+def _read_config(path: Path, *, pyproject: bool) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"config file {path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"config file {path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path}: invalid TOML: {exc}") from None
+    if pyproject:
+        section = data.get("tool", {}).get("readiness", {})
+        if not isinstance(section, dict):
+            raise SettingsError(f"config file {path}: [tool.readiness] must be a table")
+        return section
+    return data
+
+
+def _find_config(
+    explicit: str | None, environ: Mapping[str, str], rootdir: Path
+) -> tuple[Path | None, bool, str]:
+    if explicit:
+        return Path(explicit), False, "--readiness-config"
+    if environ.get("READINESS_CONFIG"):
+        return Path(environ["READINESS_CONFIG"]), False, "environment variable READINESS_CONFIG"
+    candidate = rootdir / "readiness.toml"
+    if candidate.is_file():
+        return candidate, False, "readiness.toml"
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file():
+        return pyproject, True, "pyproject.toml"
+    return None, False, ""
+
+
+def load_settings(
+    *,
+    rootdir: Path,
+    invocation_dir: Path,
+    environ: Mapping[str, str],
+    target_option: str | None = None,
+    target_ini: str | None = None,
+    env_file_option: str | None = None,
+    config_option: str | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """Build the settings; return them with the merged environment (``.env`` under os.environ)."""
+    env_file: Path | None = None
+    if env_file_option:
+        env_file = (invocation_dir / env_file_option).resolve()
+        if not env_file.is_file():
+            raise SettingsError(f"--env-file {env_file_option}: no such file")
+    elif (rootdir / ".env").is_file():
+        env_file = rootdir / ".env"
+    merged: dict[str, str] = read_env_file(env_file) if env_file else {}
+    merged.update(environ)
+    env_source = {name: f"env file {env_file}" for name in merged if name not in environ}
+
+    def env_origin(name: str) -> str:
+        return env_source.get(name, f"environment variable {name}")
+
+    if target_option:
+        target, target_source = target_option, "--target"
+    elif merged.get("READINESS_TARGET"):
+        target, target_source = merged["READINESS_TARGET"], env_origin("READINESS_TARGET")
+    elif target_ini:
+        target, target_source = target_ini, "ini option readiness_target"
+    else:
+        target, target_source = DEFAULT_TARGET, "default"
+    target = target.strip().lower()
+    if target not in TARGETS:
+        raise SettingsError(
+            f"{target_source}: unknown target {target!r}; use one of {', '.join(TARGETS)}"
+        )
+
+    values: dict[str, Any] = {"target": target}
+    sources: dict[str, str] = {"target": target_source}
+    config_path, is_pyproject, config_origin = _find_config(config_option, merged, rootdir)
+    config_sha256 = None
+    if config_path is not None:
+        config_path = invocation_dir / config_path if not config_path.is_absolute() else config_path
+        if not config_path.is_file():
+            raise SettingsError(f"{config_origin}: config file {config_path} does not exist")
+        table = _read_config(config_path, pyproject=is_pyproject)
+        if is_pyproject and not table:
+            config_path = None
+        else:
+            config_sha256 = hashlib.sha256(config_path.read_bytes()).hexdigest()
+            label = f"{config_path.name} [tool.readiness]" if is_pyproject else str(config_path)
+            for key, raw in table.items():
+                definition = BY_NAME.get(key)
+                if definition is None:
+                    known = ", ".join(sorted(d.name for d in DEFINITIONS if d.kind != "secret"))
+                    raise SettingsError(
+                        f"{label}: unknown setting {key!r}; known settings: {known}"
+                    )
+                if definition.kind == "secret":
+                    raise SettingsError(
+                        f"{label}: {key!r} is a secret; set {definition.env} in the environment or .env"
+                    )
+                values[key] = _coerce(definition, raw, label, config_path.parent)
+                sources[key] = label
+    for definition in DEFINITIONS:
+        raw_env = merged.get(definition.env, "")
+        if raw_env.strip():
+            origin = env_origin(definition.env)
+            values[definition.name] = _coerce(definition, raw_env, origin, invocation_dir)
+            sources[definition.name] = origin
+    if "binance_api_url" not in values and target in BINANCE_URLS:
+        values["binance_api_url"] = BINANCE_URLS[target]
+    known_fields = {f.name for f in fields(Settings)}
+    settings = Settings(
+        **{k: v for k, v in values.items() if k in known_fields},
+        config_file=config_path,
+        config_sha256=config_sha256,
+        env_file=env_file,
+        sources=sources,
+    )
+    return settings, merged

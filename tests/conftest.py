@@ -1,0 +1,29 @@
+"""Shared helpers for the harness's own tests (the plugin is tested through ``pytester``)."""
+
+from __future__ import annotations
+
+import os
+
+import hypothesis  # noqa: F401  (imported up front: each in-process pytester run would re-import it, ~1 s)
+import pytest
+
+pytest_plugins = ["pytester"]
+
+#: Environment variables of the machine running the tests that would leak into a pytester run.
+_SETTINGS_PREFIXES = ("READINESS_", "TELEGRAM_", "BINANCE_")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(_SETTINGS_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture(autouse=True)
+def _pytester_ini(request: pytest.FixtureRequest) -> None:
+    """Give pytester runs the ini pytest-asyncio expects (warnings are errors here)."""
+    if "pytester" in request.fixturenames:
+        pytester: pytest.Pytester = request.getfixturevalue("pytester")
+        pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")

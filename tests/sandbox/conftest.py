@@ -1,0 +1,80 @@
+"""Fixtures that serve Binance emulators on loopback and hand out clients pointed at them."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from readiness.sandbox.binance import BinanceEmulator, python_binance_urls
+from readiness.sandbox.server import BackgroundServer
+
+with warnings.catch_warnings():
+    # python-binance 1.0.37 imports a name websockets deprecated; the import is not ours to fix.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from binance.client import Client
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running emulator and the base URL it answers on."""
+
+    emulator: BinanceEmulator
+    url: str
+
+
+ServeFactory = Callable[..., Served]
+ClientFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def serve() -> Iterator[ServeFactory]:
+    """Start emulators (constructor kwargs) in background servers; stop them all afterwards."""
+    servers: list[BackgroundServer] = []
+
+    def start(**kwargs: Any) -> Served:
+        emulator = BinanceEmulator(**kwargs)
+        server = BackgroundServer(emulator.make_app())
+        servers.append(server)
+        return Served(emulator, server.start())
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def served(serve: ServeFactory) -> Served:
+    """A healthy mainnet-flavoured emulator (it serves /sapi)."""
+    return serve(network="mainnet")
+
+
+@pytest.fixture
+def client_for() -> Iterator[ClientFactory]:
+    """Build real python-binance sync clients pointed at an emulator; close them afterwards.
+
+    The sync client grabs ``asyncio.get_event_loop()`` (creating one if none is set) and never
+    closes it; owning that loop here keeps its ResourceWarning out of the warnings-as-errors run.
+    """
+    clients: list[Any] = []
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    def build(target: Served, *, api_key: str | None = None, api_secret: str | None = None) -> Any:
+        emulator_client = type("EmulatorClient", (Client,), python_binance_urls(target.url))
+        client = emulator_client(
+            api_key if api_key is not None else target.emulator.api_key,
+            api_secret if api_secret is not None else target.emulator.api_secret,
+            ping=False,
+        )
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.close_connection()
+    asyncio.set_event_loop(None)
+    loop.close()
