@@ -343,6 +343,14 @@ def pytest_make_collect_report(
     return report
 
 
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Keep secrets out of test ids (and so out of every report that names a test)."""
+    state = config.stash.get(state_key, None)
+    if state is not None and isinstance(val, str) and state.redact.contains_secret(val):
+        return state.redact(val)
+    return None
+
+
 def _dependency_order(items: list[pytest.Item]) -> list[pytest.Item]:
     """Stable order in which every check comes after the checks it depends on."""
     position = {item.stash[spec_key].id: item for item in items if spec_key in item.stash}
@@ -387,6 +395,7 @@ def _check_waivers(state: RunState) -> None:
             )
 
 
+@pytest.hookimpl(tryfirst=True)  # the manifest must exist before xdist reports collection done
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash[state_key]
     state.expected = {

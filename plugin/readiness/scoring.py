@@ -143,6 +143,7 @@ def apply_dependencies(results: Sequence[CheckResult]) -> None:
         if unmet:
             result.outcome = Outcome.BLOCKED
             result.blocked_by = [dep.spec.id for dep in unmet]
+            result.metrics = []  # whatever it measured is not verified either
             named = ", ".join(f"{dep.spec.id} ({dep.outcome})" for dep in unmet)
             result.message = f"not verified: depends on {named}"
         resolved.add(result.spec.id)

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, cast
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -375,7 +375,7 @@ class BinanceEmulator:
         """An aiohttp application serving this emulator (one per server; state is shared)."""
         middlewares: list[Middleware] = []
         if self.latency_ms > 0:
-            middlewares.append(cast(Middleware, latency_middleware(self.latency_ms)))
+            middlewares.append(latency_middleware(self.latency_ms))
         app = web.Application(middlewares=middlewares)
         app.router.add_route("*", "/{tail:.*}", self._handle)
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-def latency_middleware(latency_ms: float) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def latency_middleware(latency_ms: float) -> Middleware:
     """Delay every response by ``latency_ms``, as a distant server would."""
 
     @web.middleware

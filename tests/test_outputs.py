@@ -1,0 +1,163 @@
+"""What a run leaves behind: readiness.json, history, the terminal section, pytest-html."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from readiness.report.files import read_history, write_atomic
+
+from .helpers import read_report
+
+SUITE = """
+import pytest
+
+@pytest.mark.readiness(id="a.key", layer="component", tier=1, title="Key valid", remediation="Fix the key.")
+def test_key(readiness):
+    readiness.metric("latency", 0.25, unit="s", threshold=5)
+
+@pytest.mark.readiness(id="a.balance", layer="component", tier=2, title="Balance",
+                       remediation="Top up the account.")
+def test_balance():
+    assert False, "balance 10 USDT below minimum 100"
+
+@pytest.mark.readiness(id="s.disk", layer="system", tier=3, title="Disk", remediation="Free disk.")
+def test_disk(readiness):
+    readiness.warn("disk 80% full")
+"""
+CHECK_FIELDS = {
+    "id", "nodeid", "title", "layer", "tier", "weight", "outcome", "duration_s", "message",
+    "remediation", "metrics", "blocked_by", "waiver",
+}
+
+
+def test_json_document_fields(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest("--signoff-by", "Jane Doe")
+    report = read_report(pytester)
+    assert set(report) == {
+        "schema", "sandbox", "target", "verdict", "score", "complete", "thresholds", "reasons",
+        "started_at", "finished_at", "environment", "layers", "checks", "waivers",
+    }
+    assert report["schema"] == "readiness-report/1"
+    assert (report["target"], report["sandbox"], report["complete"]) == ("testnet", False, True)
+    assert report["environment"]["signoff_by"] == "Jane Doe"
+    assert {"git_commit", "python", "platform", "config_sha256"} <= set(report["environment"])
+    assert report["layers"]["system"] == {
+        "score": 50.0,
+        "counts": {"passed": 0, "warned": 1, "failed": 0, "error": 0, "blocked": 0, "skipped": 0, "not_applicable": 0},
+    }
+    for check in report["checks"]:
+        assert set(check) == CHECK_FIELDS
+    key = report["checks"][0]
+    assert key["nodeid"] == "test_suite.py::test_key"
+    assert (key["title"], key["weight"], key["metrics"]) == (
+        "Key valid",
+        5.0,
+        [{"name": "latency", "value": 0.25, "unit": "s", "threshold": 5.0}],
+    )
+    text = (pytester.path / "reports" / "readiness.json").read_text()
+    assert text.splitlines()[0].startswith('{"schema": "readiness-report/1"')
+
+
+def test_readiness_dir_history_and_no_temp_files(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest("--readiness-dir", "out/signoff")
+    pytester.runpytest("--readiness-dir", "out/signoff")
+    folder = pytester.path / "out" / "signoff"
+    assert sorted(p.name for p in folder.iterdir()) == ["history.jsonl", "readiness.html", "readiness.json"]
+    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 2
+    assert set(history[0]) == {"finished_at", "target", "verdict", "score", "complete", "git_commit", "counts"}
+    assert history[1]["verdict"] == read_report(pytester, "out/signoff")["verdict"]
+
+
+def test_terminal_section(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(
+        [
+            "*= readiness =*",
+            "FAILED   a.balance (tier 2, component): AssertionError: balance 10 USDT below minimum 100",
+            "         fix: Top up the account.",
+            "WARNED   s.disk (tier 3, system): disk 80% full",
+            "         fix: Free disk.",
+            "layer component: 62.5 (1 passed, 1 failed)",
+            "layer system: 50 (1 warned)",
+            "readiness verdict: NO-GO (score 61.11, target testnet)",
+            "  - score 61.11 is below the conditional threshold 70",
+            "reports: *readiness.json, *readiness.html",
+        ]
+    )
+    assert "a.key (tier" not in result.stdout.str()
+
+
+def test_quiet_terminal_section(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest("-q")
+    result.stdout.fnmatch_lines(["readiness verdict: NO-GO (score 61.11, target testnet)", "  - score 61.11*"])
+    assert "fix: Top up" not in result.stdout.str()
+    assert "layer component" not in result.stdout.str()
+
+
+def test_no_color_is_respected(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.delenv("PY_COLORS")  # pytester sets it to 0; it would win over both below
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert "\x1b[" in pytester.runpytest_subprocess().stdout.str()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in pytester.runpytest_subprocess().stdout.str()
+
+
+def test_sandbox_reports_say_so_on_their_first_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest("--target", "sandbox")
+    text = (pytester.path / "reports" / "readiness.json").read_text()
+    assert text.splitlines()[0].startswith('{"notice": "SANDBOX RUN')
+    assert json.loads(text)["sandbox"] is True
+    section = result.stdout.lines.index(next(line for line in result.stdout.lines if "= readiness =" in line))
+    assert result.stdout.lines[section + 1].startswith("SANDBOX RUN")
+
+
+def test_pytest_html_carries_verdict_and_check_columns(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest("--html=pytest-html.html", "--self-contained-html")
+    page = (pytester.path / "pytest-html.html").read_text()
+    assert "Readiness verdict: NO-GO" in page
+    assert "score 61.11" in page
+    assert '<th class="readiness-id">Check</th>' in page
+    assert "a.balance" in page
+    assert "readiness-tier" in page
+
+
+def test_works_without_pytest_html(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest("-p", "no:html")
+    result.assert_outcomes(passed=1, failed=1)
+    assert read_report(pytester)["verdict"] == "NO-GO"
+
+
+def test_write_atomic_leaves_old_file_and_no_temp_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "readiness.json"
+    write_atomic(target, b"old")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["readiness.json"]
+
+
+def test_read_history_skips_garbage_and_keeps_the_tail(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    lines = [json.dumps({"score": i}) for i in range(50)]
+    path.write_text("\n".join(lines[:25] + ["not json", "[1]"] + lines[25:]) + "\n")
+    assert [e["score"] for e in read_history(path, 5)] == [45, 46, 47, 48, 49]
+    assert read_history(tmp_path / "missing.jsonl", 5) == []
