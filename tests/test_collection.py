@@ -150,3 +150,20 @@ def test_runs_without_checks_write_nothing(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     assert not (pytester.path / "reports").exists()
     assert "readiness verdict" not in result.stdout.str()
+
+
+def test_dependency_cycle_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_cycle="""
+        import pytest
+
+        @pytest.mark.readiness(id="a.one", layer="component", tier=2, depends=("a.two",), title="T", remediation="R")
+        def test_one(): pass
+
+        @pytest.mark.readiness(id="a.two", layer="component", tier=2, depends=("a.one",), title="T", remediation="R")
+        def test_two(): pass
+        """
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: readiness depends= forms a cycle: a.one -> a.two -> a.one"])

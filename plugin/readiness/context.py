@@ -11,17 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import pytest
+from _pytest.outcomes import Skipped
 
 from .redact import Redactor
 from .settings import Settings
 from .spec import CheckSpec
 
 
-class NotApplicable(pytest.skip.Exception):
+class NotApplicable(Skipped):
     """Raised by :meth:`CheckContext.not_applicable`; a skip that the score leaves out."""
 
 
-class Blocked(pytest.skip.Exception):
+class Blocked(Skipped):
     """Raised before a check whose dependency already did not pass; it ends ``blocked``."""
 
 

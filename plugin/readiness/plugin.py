@@ -357,18 +357,21 @@ def _dependency_order(items: list[pytest.Item]) -> list[pytest.Item]:
     ordered: list[pytest.Item] = []
     placed: set[int] = set()
 
-    def place(item: pytest.Item, visiting: frozenset[int]) -> None:
-        if id(item) in placed or id(item) in visiting:
+    def place(item: pytest.Item, chain: tuple[str, ...]) -> None:
+        if id(item) in placed:
             return
         spec = item.stash.get(spec_key, None)
+        if spec is not None and spec.id in chain:
+            cycle = " -> ".join((*chain[chain.index(spec.id) :], spec.id))
+            raise pytest.UsageError(f"readiness depends= forms a cycle: {cycle}")
         for dep in spec.depends if spec else ():
             if dep in position:
-                place(position[dep], visiting | {id(item)})
+                place(position[dep], (*chain, spec.id) if spec else chain)
         placed.add(id(item))
         ordered.append(item)
 
     for item in items:
-        place(item, frozenset())
+        place(item, ())
     return ordered
 
 

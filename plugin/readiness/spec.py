@@ -93,7 +93,7 @@ def spec_from_marker(mark: pytest.Mark) -> CheckSpec:
     if layer not in LAYERS:
         raise InvalidCheck(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
     tier = kwargs.get("tier")
-    if isinstance(tier, bool) or tier not in TIER_WEIGHTS:
+    if not isinstance(tier, int) or isinstance(tier, bool) or tier not in TIER_WEIGHTS:
         raise InvalidCheck(f"tier must be 1, 2 or 3, got {tier!r}")
     for field in ("title", "remediation"):
         value = kwargs.get(field)
