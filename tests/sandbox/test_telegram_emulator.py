@@ -102,6 +102,11 @@ def test_get_me_answers_the_bot_user(tg: Running, client: httpx.Client) -> None:
         "has_main_web_app": False,
     }
     assert str(body["result"]["id"]) == tg.emulator.token.split(":")[0]
+    assert tg.emulator.env(tg.url) == {
+        "TELEGRAM_BOT_TOKEN": tg.emulator.token,
+        "TELEGRAM_CHAT_ID": str(GROUP),
+        "TELEGRAM_API_URL": tg.url,
+    }
 
 
 @pytest.mark.parametrize(
@@ -728,8 +733,9 @@ def test_hang_never_answers_send_message(start_telegram: StartTelegram, client: 
     assert running.emulator.requests()[-1].status is None
 
 
-def test_stop_releases_a_hung_request_promptly() -> None:
-    emulator = TelegramEmulator(faults=["telegram_hang"], chat_id=GROUP)
+@pytest.mark.parametrize("fault", ["telegram_hang", "telegram_slow", "telegram_trickle"])
+def test_stop_releases_held_requests_promptly(fault: str) -> None:
+    emulator = TelegramEmulator(faults=[fault], chat_id=GROUP)
     server = BackgroundServer(emulator.make_app())
     url = server.start()
     outcome: list[object] = []
@@ -748,8 +754,7 @@ def test_stop_releases_a_hung_request_promptly() -> None:
 
     caller = threading.Thread(target=call)
     caller.start()
-    while not emulator.requests():
-        time.sleep(0.01)
+    time.sleep(0.3)  # the request is being held by now
     start = time.monotonic()
     server.stop()
     caller.join(timeout=5)

@@ -61,7 +61,7 @@ FAULTS: dict[str, str] = {
     ),
 }
 
-#: Delay of ``sendMessage`` under ``telegram_slow`` unless ``send_delay_s`` says otherwise.
+#: Default ``send_delay_s``: how long sendMessage takes under ``telegram_slow`` (over the 5 s limit).
 SLOW_SEND_S = 6.0
 #: ``retry_after`` (seconds) answered under ``telegram_rate_limited``.
 RATE_LIMIT_RETRY_AFTER = 17
@@ -183,7 +183,16 @@ class TelegramEmulator:
 
     @property
     def faults(self) -> frozenset[str]:
+        """The active fault names (see :data:`FAULTS`)."""
         return self._faults
+
+    def env(self, base_url: str) -> dict[str, str]:
+        """The settings (SPEC section 4) that point a bot or the harness at this emulator."""
+        return {
+            "TELEGRAM_BOT_TOKEN": self.token,
+            "TELEGRAM_CHAT_ID": str(self.chat_id),
+            "TELEGRAM_API_URL": base_url,
+        }
 
     def set_faults(self, faults: Collection[str]) -> None:
         """Replace the active faults while serving (a drill can break Telegram mid-run)."""
