@@ -34,7 +34,7 @@ def write_suite(root: Path, checks: int) -> None:
             body = "assert n % 97" if n % 50 == 0 else "pass"
             lines += [
                 f'@pytest.mark.readiness(id="bench.check_{n:05d}", layer="{layer}", tier={tier},',
-                f'                       title="Synthetic check {n}", remediation="Fix synthetic check {n}.")',
+                f'    title="Synthetic check {n}", remediation="Fix synthetic check {n}.")',
                 f"def test_check_{n:05d}():",
                 f"    n = {n}",
                 f"    {body}",
@@ -73,7 +73,9 @@ def main() -> None:
     base, ours = statistics.median(without), statistics.median(with_plugin)
     print(f"{options.checks} checks, {options.rounds} alternating rounds, median wall time")
     print(f"{'-p no:readiness':>28}: {base:7.3f} s   runs: {' '.join(f'{t:.2f}' for t in without)}")
-    print(f"{'readiness (JSON + HTML)':>28}: {ours:7.3f} s   runs: {' '.join(f'{t:.2f}' for t in with_plugin)}")
+    print(
+        f"{'readiness (JSON + HTML)':>28}: {ours:7.3f} s   runs: {' '.join(f'{t:.2f}' for t in with_plugin)}"
+    )
     print(f"{'ratio':>28}: {ours / base:7.3f}   (target <= 1.15)")
 
 

@@ -65,7 +65,9 @@ def test_bad_marker_is_a_collection_error_naming_test_and_id(
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*ERROR collecting test_bad.py*", f"*test_bad.py::test_it: readiness id*{problem}*"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR collecting test_bad.py*", f"*test_bad.py::test_it: readiness id*{problem}*"]
+    )
 
 
 def test_missing_title_is_a_collection_error(pytester: pytest.Pytester) -> None:
@@ -88,20 +90,30 @@ def test_duplicate_id_names_both_tests(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_two=f"import pytest\n{marker}\ndef test_b(): pass\n")
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*test_two.py::test_b: readiness id 'x.y' is already used by test_one.py::test_a*"])
+    result.stdout.fnmatch_lines(
+        ["*test_two.py::test_b: readiness id 'x.y' is already used by test_one.py::test_a*"]
+    )
 
 
 @pytest.mark.parametrize(
     ("expression", "expected"),
     [
-        ("preflight", {"env.config_complete", "integration.alert_path", "system.disk_space", "telegram.token_valid"}),
+        (
+            "preflight",
+            {"env.config_complete", "integration.alert_path", "system.disk_space", "telegram.token_valid"},
+        ),
         ("component", {"env.config_complete", "telegram.token_valid"}),
-        ("preflight and not integration", {"env.config_complete", "system.disk_space", "telegram.token_valid"}),
+        (
+            "preflight and not integration",
+            {"env.config_complete", "system.disk_space", "telegram.token_valid"},
+        ),
         ("postdeploy", {"deploy.process_running", "telegram.token_valid"}),
         ("deployment", {"deploy.process_running"}),
     ],
 )
-def test_layer_and_phase_markers_select(pytester: pytest.Pytester, expression: str, expected: set[str]) -> None:
+def test_layer_and_phase_markers_select(
+    pytester: pytest.Pytester, expression: str, expected: set[str]
+) -> None:
     pytester.makepyfile(test_checks=CHECKS)
     result = pytester.runpytest("--strict-markers", "-m", expression)
     result.assert_outcomes(passed=len(expected))

@@ -198,7 +198,9 @@ def test_all_not_applicable_is_no_go(pytester: pytest.Pytester) -> None:
 
 
 def test_stopping_early_makes_the_run_incomplete(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_suite=_suite(("a.one", 2, "assert 0"), ("a.two", 2, "pass"), ("a.three", 2, "pass")))
+    pytester.makepyfile(
+        test_suite=_suite(("a.one", 2, "assert 0"), ("a.two", 2, "pass"), ("a.three", 2, "pass"))
+    )
     result = pytester.runpytest("-x")
     result.assert_outcomes(failed=1)
     report = read_report(pytester)
@@ -210,7 +212,9 @@ def test_stopping_early_makes_the_run_incomplete(pytester: pytest.Pytester) -> N
 
 def test_interrupt_writes_an_incomplete_report(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        test_suite=_suite(("a.one", 2, "pass"), ("a.two", 2, "raise KeyboardInterrupt"), ("a.three", 2, "pass"))
+        test_suite=_suite(
+            ("a.one", 2, "pass"), ("a.two", 2, "raise KeyboardInterrupt"), ("a.three", 2, "pass")
+        )
     )
     result = pytester.runpytest(no_reraise_ctrlc=True)
     assert result.ret == pytest.ExitCode.INTERRUPTED

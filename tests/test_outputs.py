@@ -29,8 +29,19 @@ def test_disk(readiness):
     readiness.warn("disk 80% full")
 """
 CHECK_FIELDS = {
-    "id", "nodeid", "title", "layer", "tier", "weight", "outcome", "duration_s", "message",
-    "remediation", "metrics", "blocked_by", "waiver",
+    "id",
+    "nodeid",
+    "title",
+    "layer",
+    "tier",
+    "weight",
+    "outcome",
+    "duration_s",
+    "message",
+    "remediation",
+    "metrics",
+    "blocked_by",
+    "waiver",
 }
 
 
@@ -39,8 +50,20 @@ def test_json_document_fields(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--signoff-by", "Jane Doe")
     report = read_report(pytester)
     assert set(report) == {
-        "schema", "sandbox", "target", "verdict", "score", "complete", "thresholds", "reasons",
-        "started_at", "finished_at", "environment", "layers", "checks", "waivers",
+        "schema",
+        "sandbox",
+        "target",
+        "verdict",
+        "score",
+        "complete",
+        "thresholds",
+        "reasons",
+        "started_at",
+        "finished_at",
+        "environment",
+        "layers",
+        "checks",
+        "waivers",
     }
     assert report["schema"] == "readiness-report/1"
     assert (report["target"], report["sandbox"], report["complete"]) == ("testnet", False, True)
@@ -48,7 +71,15 @@ def test_json_document_fields(pytester: pytest.Pytester) -> None:
     assert {"git_commit", "python", "platform", "config_sha256"} <= set(report["environment"])
     assert report["layers"]["system"] == {
         "score": 50.0,
-        "counts": {"passed": 0, "warned": 1, "failed": 0, "error": 0, "blocked": 0, "skipped": 0, "not_applicable": 0},
+        "counts": {
+            "passed": 0,
+            "warned": 1,
+            "failed": 0,
+            "error": 0,
+            "blocked": 0,
+            "skipped": 0,
+            "not_applicable": 0,
+        },
     }
     for check in report["checks"]:
         assert set(check) == CHECK_FIELDS
@@ -71,7 +102,15 @@ def test_readiness_dir_history_and_no_temp_files(pytester: pytest.Pytester) -> N
     assert sorted(p.name for p in folder.iterdir()) == ["history.jsonl", "readiness.html", "readiness.json"]
     history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
     assert len(history) == 2
-    assert set(history[0]) == {"finished_at", "target", "verdict", "score", "complete", "git_commit", "counts"}
+    assert set(history[0]) == {
+        "finished_at",
+        "target",
+        "verdict",
+        "score",
+        "complete",
+        "git_commit",
+        "counts",
+    }
     assert history[1]["verdict"] == read_report(pytester, "out/signoff")["verdict"]
 
 
@@ -98,7 +137,9 @@ def test_terminal_section(pytester: pytest.Pytester) -> None:
 def test_quiet_terminal_section(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_suite=SUITE)
     result = pytester.runpytest("-q")
-    result.stdout.fnmatch_lines(["readiness verdict: NO-GO (score 61.11, target testnet)", "  - score 61.11*"])
+    result.stdout.fnmatch_lines(
+        ["readiness verdict: NO-GO (score 61.11, target testnet)", "  - score 61.11*"]
+    )
     assert "fix: Top up" not in result.stdout.str()
     assert "layer component" not in result.stdout.str()
 
@@ -141,7 +182,9 @@ def test_works_without_pytest_html(pytester: pytest.Pytester) -> None:
     assert read_report(pytester)["verdict"] == "NO-GO"
 
 
-def test_write_atomic_leaves_old_file_and_no_temp_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_atomic_leaves_old_file_and_no_temp_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "readiness.json"
     write_atomic(target, b"old")
 
@@ -158,6 +201,6 @@ def test_write_atomic_leaves_old_file_and_no_temp_on_failure(tmp_path: Path, mon
 def test_read_history_skips_garbage_and_keeps_the_tail(tmp_path: Path) -> None:
     path = tmp_path / "history.jsonl"
     lines = [json.dumps({"score": i}) for i in range(50)]
-    path.write_text("\n".join(lines[:25] + ["not json", "[1]"] + lines[25:]) + "\n")
+    path.write_text("\n".join([*lines[:25], "not json", "[1]", *lines[25:]]) + "\n")
     assert [e["score"] for e in read_history(path, 5)] == [45, 46, 47, 48, 49]
     assert read_history(tmp_path / "missing.jsonl", 5) == []

@@ -87,7 +87,9 @@ def _outputs(root: Path, result: pytest.RunResult) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("workers", [None, "2"], ids=["serial", "xdist"])
-def test_no_secret_in_any_output(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: str | None) -> None:
+def test_no_secret_in_any_output(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: str | None
+) -> None:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     pytester.makepyfile(test_leaky=LEAKY_CHECKS)

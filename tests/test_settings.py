@@ -41,7 +41,9 @@ def test_defaults(tmp_path: Path) -> None:
     assert _load(tmp_path, target_option="mainnet").binance_api_url == "https://api.binance.com"  # type: ignore[attr-defined]
 
 
-def test_precedence_file_then_dotenv_then_environment(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_file_then_dotenv_then_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(test_checks=CHECK)
     pytester.path.joinpath("readiness.toml").write_text(
         'symbol = "ETHUSDT"\ntelegram_max_s = 3\naudit_trail = "data/audit.jsonl"\n'
@@ -69,7 +71,9 @@ def test_pyproject_tool_table_and_ini_target(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-s")
     seen = _settings_seen(result)
     assert (seen["symbol"], seen["target"]) == ("XRPUSDT", "mainnet")
-    result.stdout.fnmatch_lines(["readiness: target mainnet (ini option readiness_target), config *pyproject.toml"])
+    result.stdout.fnmatch_lines(
+        ["readiness: target mainnet (ini option readiness_target), config *pyproject.toml"]
+    )
 
 
 def test_report_header_shows_target_config_and_thresholds_never_secrets(
@@ -93,8 +97,18 @@ def test_report_header_shows_target_config_and_thresholds_never_secrets(
 @pytest.mark.parametrize(
     ("files", "args", "env", "message"),
     [
-        ({}, ["--target", "prod"], {}, "ERROR: --target: unknown target 'prod'; use one of sandbox, testnet, mainnet"),
-        ({}, [], {"READINESS_TARGET": "staging"}, "ERROR: environment variable READINESS_TARGET: unknown target*"),
+        (
+            {},
+            ["--target", "prod"],
+            {},
+            "ERROR: --target: unknown target 'prod'; use one of sandbox, testnet, mainnet",
+        ),
+        (
+            {},
+            [],
+            {"READINESS_TARGET": "staging"},
+            "ERROR: environment variable READINESS_TARGET: unknown target*",
+        ),
         (
             {"readiness.toml": "telegram_max_s = 'fast'\n"},
             [],
@@ -107,8 +121,18 @@ def test_report_header_shows_target_config_and_thresholds_never_secrets(
             {"READINESS_MAX_CLOCK_SKEW_MS": "1s"},
             "ERROR: environment variable READINESS_MAX_CLOCK_SKEW_MS: setting 'max_clock_skew_ms' must be a number*",
         ),
-        ({"readiness.toml": "symbol = 5\n"}, [], {}, "ERROR: *readiness.toml: setting 'symbol' must be a string, got 5"),
-        ({"readiness.toml": "colour = 'red'\n"}, [], {}, "ERROR: *readiness.toml: unknown setting 'colour'; known*"),
+        (
+            {"readiness.toml": "symbol = 5\n"},
+            [],
+            {},
+            "ERROR: *readiness.toml: setting 'symbol' must be a string, got 5",
+        ),
+        (
+            {"readiness.toml": "colour = 'red'\n"},
+            [],
+            {},
+            "ERROR: *readiness.toml: unknown setting 'colour'; known*",
+        ),
         (
             {"readiness.toml": "telegram_bot_token = 'x'\n"},
             [],
@@ -116,8 +140,18 @@ def test_report_header_shows_target_config_and_thresholds_never_secrets(
             "ERROR: *readiness.toml: 'telegram_bot_token' is a secret; set TELEGRAM_BOT_TOKEN in the environment*",
         ),
         ({"readiness.toml": "symbol = \n"}, [], {}, "ERROR: config file *readiness.toml: invalid TOML*"),
-        ({}, ["--readiness-config", "missing.toml"], {}, "ERROR: --readiness-config: config file *missing.toml does not exist"),
-        ({".env": "GOOD=1\nthis line is wrong\n"}, [], {}, "ERROR: env file *.env, line 2: cannot parse 'this line is wrong'*"),
+        (
+            {},
+            ["--readiness-config", "missing.toml"],
+            {},
+            "ERROR: --readiness-config: config file *missing.toml does not exist",
+        ),
+        (
+            {".env": "GOOD=1\nthis line is wrong\n"},
+            [],
+            {},
+            "ERROR: env file *.env, line 2: cannot parse 'this line is wrong'*",
+        ),
         ({}, ["--env-file", "nope.env"], {}, "ERROR: --env-file nope.env: no such file"),
         (
             {},
@@ -131,7 +165,12 @@ def test_report_header_shows_target_config_and_thresholds_never_secrets(
             {"READINESS_RISK_MANAGER": "bot.risk"},
             "ERROR: *READINESS_RISK_MANAGER: setting 'risk_manager' must look like 'package.module:callable'*",
         ),
-        ({}, [], {"READINESS_MIN_BALANCE": "-5"}, "ERROR: *READINESS_MIN_BALANCE*must be a finite number >= 0*"),
+        (
+            {},
+            [],
+            {"READINESS_MIN_BALANCE": "-5"},
+            "ERROR: *READINESS_MIN_BALANCE*must be a finite number >= 0*",
+        ),
     ],
 )
 def test_bad_settings_are_one_line_usage_errors(

@@ -10,7 +10,9 @@ from readiness.spec import CheckSpec
 
 
 def _result(check_id: str, outcome: Outcome, tier: int = 2, depends: tuple[str, ...] = ()) -> CheckResult:
-    spec = CheckSpec(check_id, "component", tier, check_id, "fix", {1: 5.0, 2: 3.0, 3: 1.0}[tier], ("preflight",), depends)
+    spec = CheckSpec(
+        check_id, "component", tier, check_id, "fix", {1: 5.0, 2: 3.0, 3: 1.0}[tier], ("preflight",), depends
+    )
     return CheckResult(spec=spec, nodeid=f"t.py::{check_id}", outcome=outcome)
 
 
@@ -62,8 +64,12 @@ def test_tier_one_outcomes(outcome: Outcome, verdict: str) -> None:
 
 def test_score_exactly_at_thresholds() -> None:
     thresholds = Thresholds(go=75, conditional=50)
-    go = [_result("a.p", Outcome.PASSED), _result("b.p", Outcome.PASSED), _result("c.p", Outcome.PASSED),
-          _result("d.f", Outcome.FAILED)]
+    go = [
+        _result("a.p", Outcome.PASSED),
+        _result("b.p", Outcome.PASSED),
+        _result("c.p", Outcome.PASSED),
+        _result("d.f", Outcome.FAILED),
+    ]
     assert str(assess(go, thresholds=thresholds).verdict) == "GO"
     conditional = [_result("a.p", Outcome.PASSED), _result("b.f", Outcome.FAILED)]
     assert str(assess(conditional, thresholds=thresholds).verdict) == "CONDITIONAL GO"

@@ -68,7 +68,10 @@ def test_expired_waiver_is_ignored_and_listed(pytester: pytest.Pytester) -> None
     report = read_report(pytester)
     assert report["score"] == round(100 * 6 / 9, 2)
     assert check_entry(report, "a.balance")["waiver"]["status"] == "expired"
-    assert [(w["id"], w["status"]) for w in report["waivers"]] == [("a.balance", "expired"), ("z.gone", "unused")]
+    assert [(w["id"], w["status"]) for w in report["waivers"]] == [
+        ("a.balance", "expired"),
+        ("z.gone", "unused"),
+    ]
 
 
 def test_tier_one_waiver_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -76,7 +79,9 @@ def test_tier_one_waiver_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("readiness-waivers.toml").write_text(_waiver("a.key", FUTURE))
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: waiver for a.key: tier-1 checks cannot be waived (test_suite.py::test_key)"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: waiver for a.key: tier-1 checks cannot be waived (test_suite.py::test_key)"]
+    )
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
@@ -84,7 +89,10 @@ def test_tier_one_waiver_is_a_usage_error(pytester: pytest.Pytester) -> None:
     ("content", "message"),
     [
         ("[[waiver]\n", "*invalid TOML*"),
-        ('[[waiver]]\nid = "a.balance"\njustification = "x"\napproved_by = "y"\n', "*lacks required field(s) expires*"),
+        (
+            '[[waiver]]\nid = "a.balance"\njustification = "x"\napproved_by = "y"\n',
+            "*lacks required field(s) expires*",
+        ),
         (_waiver("a.balance", '"2030-01-01"'), "*'expires' must be a TOML date*"),
         (_waiver("a.balance", FUTURE) + 'colour = "red"\n', "*unknown field(s) colour*"),
         (_waiver("a.balance", FUTURE) * 2, "*check 'a.balance' is waived twice*"),
@@ -116,7 +124,9 @@ def test_missing_waiver_file_given_explicitly(pytester: pytest.Pytester) -> None
         ("assert 0", "conditional", 0),
     ],
 )
-def test_gate_exit_status_follows_the_verdict(pytester: pytest.Pytester, body: str, gate: str, status: int) -> None:
+def test_gate_exit_status_follows_the_verdict(
+    pytester: pytest.Pytester, body: str, gate: str, status: int
+) -> None:
     # One tier-1 pass (5), four tier-2 passes (12), one tier-2 check under test (3): 17/20 = 85 when it fails.
     checks = ["import pytest"]
     for i in range(4):
@@ -124,10 +134,14 @@ def test_gate_exit_status_follows_the_verdict(pytester: pytest.Pytester, body: s
             f'@pytest.mark.readiness(id="a.p{i}", layer="system", tier=2, title="T", remediation="R")\n'
             f"def test_p{i}(): pass\n"
         )
-    checks.append('@pytest.mark.readiness(id="a.key", layer="system", tier=1, title="T", remediation="R")\n'
-                  "def test_key(): pass\n")
-    checks.append('@pytest.mark.readiness(id="a.x", layer="system", tier=2, title="T", remediation="R")\n'
-                  f"def test_x():\n    {body}\n")
+    checks.append(
+        '@pytest.mark.readiness(id="a.key", layer="system", tier=1, title="T", remediation="R")\n'
+        "def test_key(): pass\n"
+    )
+    checks.append(
+        '@pytest.mark.readiness(id="a.x", layer="system", tier=2, title="T", remediation="R")\n'
+        f"def test_x():\n    {body}\n"
+    )
     pytester.makepyfile(test_suite="\n".join(checks))
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nreadiness_go = 90\n")
     result = pytester.runpytest("--readiness-gate", gate)
@@ -168,11 +182,23 @@ def test_gate_fails_an_all_green_pytest_run_with_a_no_go(pytester: pytest.Pytest
 @pytest.mark.parametrize(
     ("args", "ini", "message"),
     [
-        (["--readiness-gate", "maybe"], "", "ERROR: --readiness-gate: unknown gate 'maybe'; use go or conditional"),
+        (
+            ["--readiness-gate", "maybe"],
+            "",
+            "ERROR: --readiness-gate: unknown gate 'maybe'; use go or conditional",
+        ),
         ([], "readiness_gate = always", "ERROR: ini option readiness_gate: unknown gate 'always'*"),
-        ([], "readiness_go = high", "ERROR: ini option readiness_go: must be a number from 0 to 100, got 'high'"),
+        (
+            [],
+            "readiness_go = high",
+            "ERROR: ini option readiness_go: must be a number from 0 to 100, got 'high'",
+        ),
         ([], "readiness_conditional = 120", "ERROR: ini option readiness_conditional: must be a number*"),
-        ([], "readiness_go = 60", "ERROR: ini options readiness_conditional (70) must not exceed readiness_go (60)"),
+        (
+            [],
+            "readiness_go = 60",
+            "ERROR: ini options readiness_conditional (70) must not exceed readiness_go (60)",
+        ),
     ],
 )
 def test_bad_gate_and_thresholds_are_usage_errors(

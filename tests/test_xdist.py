@@ -119,7 +119,9 @@ def test_crashed_worker_makes_the_run_incomplete(pytester: pytest.Pytester) -> N
     crashed = check_entry(report, "c.crash")
     assert crashed["outcome"] == "error"
     assert "worker running this check crashed" in crashed["message"]
-    assert any(reason.startswith("run incomplete: a worker crashed while running") for reason in report["reasons"])
+    assert any(
+        reason.startswith("run incomplete: a worker crashed while running") for reason in report["reasons"]
+    )
 
 
 def test_tier_one_waiver_refused_under_xdist(pytester: pytest.Pytester) -> None:

@@ -51,17 +51,13 @@ class CheckRuntime:
 class CheckContext:
     """The object the ``readiness`` fixture gives a check."""
 
-    def __init__(
-        self, spec: CheckSpec, runtime: CheckRuntime, settings: Settings, redact: Redactor
-    ) -> None:
+    def __init__(self, spec: CheckSpec, runtime: CheckRuntime, settings: Settings, redact: Redactor) -> None:
         self.spec = spec
         self.settings = settings
         self._runtime = runtime
         self._redact = redact
 
-    def metric(
-        self, name: str, value: float, unit: str = "", threshold: float | None = None
-    ) -> None:
+    def metric(self, name: str, value: float, unit: str = "", threshold: float | None = None) -> None:
         """Record a measured figure (shown against ``threshold`` in the reports)."""
         number = float(value)
         if not math.isfinite(number):

@@ -10,7 +10,9 @@ import pytest
 from .plugin import state_key
 
 
-def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session) -> None:
+def pytest_html_results_summary(
+    prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+) -> None:
     state = session.config.stash.get(state_key, None)
     if state is None or state.document is None:
         return

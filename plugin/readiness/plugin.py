@@ -34,7 +34,6 @@ from .scoring import (
     SATISFIED,
     Assessment,
     CheckResult,
-    Outcome,
     Thresholds,
     Verdict,
     apply_dependencies,
@@ -124,9 +123,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="who prepares the sign-off",
     )
-    group.addoption(
-        "--drill", dest="readiness_drill", action="store_true", help="also run the drill checks"
-    )
+    group.addoption("--drill", dest="readiness_drill", action="store_true", help="also run the drill checks")
     parser.addini("readiness_target", "default target: sandbox | testnet | mainnet")
     parser.addini("readiness_go", "score at or above which the verdict is GO", default="85")
     parser.addini("readiness_conditional", "score below which the verdict is NO-GO", default="70")
@@ -139,9 +136,7 @@ def _threshold(config: pytest.Config, name: str) -> float:
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        raise pytest.UsageError(
-            f"ini option {name}: must be a number from 0 to 100, got {raw!r}"
-        ) from None
+        raise pytest.UsageError(f"ini option {name}: must be a number from 0 to 100, got {raw!r}") from None
     if not 0 <= value <= 100:
         raise pytest.UsageError(f"ini option {name}: must be a number from 0 to 100, got {raw!r}")
     return value
@@ -181,13 +176,9 @@ def _build_state(config: pytest.Config) -> RunState:
         raise pytest.UsageError(f"{gate_source}: unknown gate {gate!r}; use go or conditional")
     drill = bool(config.getoption("readiness_drill"))
     if drill and settings.target == "mainnet":
-        raise pytest.UsageError(
-            "--drill is refused on target mainnet: drills change the bot's state"
-        )
+        raise pytest.UsageError("--drill is refused on target mainnet: drills change the bot's state")
     waiver_option = config.getoption("readiness_waivers")
-    waiver_path = (
-        invocation_dir / waiver_option if waiver_option else rootdir / "readiness-waivers.toml"
-    )
+    waiver_path = invocation_dir / waiver_option if waiver_option else rootdir / "readiness-waivers.toml"
     waivers: list[Waiver] = []
     if waiver_option and not waiver_path.is_file():
         raise pytest.UsageError(f"--readiness-waivers {waiver_option}: no such file")
@@ -197,9 +188,7 @@ def _build_state(config: pytest.Config) -> RunState:
         except WaiverError as exc:
             raise pytest.UsageError(str(exc)) from None
     out_option, _ = _option_or_ini(config, "readiness_dir")
-    out_dir = (invocation_dir if config.getoption("readiness_dir") else rootdir) / (
-        out_option or "reports"
-    )
+    out_dir = (invocation_dir if config.getoption("readiness_dir") else rootdir) / (out_option or "reports")
     return RunState(
         settings=settings,
         redact=Redactor.from_environ(environ, settings.secrets()),
@@ -301,6 +290,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 # --- collection -------------------------------------------------------------------------------
 
 
+_MARKERS = {name: getattr(pytest.mark, name) for name in (*LAYERS, *PHASES)}
+
+
 def _register_item(state: RunState, item: pytest.Item) -> str | None:
     """Validate one item's marker and tag it with its layer and phases; return a problem."""
     mark = item.get_closest_marker("readiness")
@@ -318,7 +310,7 @@ def _register_item(state: RunState, item: pytest.Item) -> str | None:
     item.stash[spec_key] = spec
     item.stash[runtime_key] = CheckRuntime()
     for name in (spec.layer, *spec.phases):
-        item.add_marker(name)
+        item.add_marker(_MARKERS[name])
     return None
 
 
@@ -378,11 +370,7 @@ def _dependency_order(items: list[pytest.Item]) -> list[pytest.Item]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[state_key]
     if not state.drill:
-        drills = [
-            i
-            for i in items
-            if (s := i.stash.get(spec_key, None)) is not None and s.layer == "drill"
-        ]
+        drills = [i for i in items if (s := i.stash.get(spec_key, None)) is not None and s.layer == "drill"]
         if drills:
             config.hook.pytest_deselected(items=drills)
             items[:] = [i for i in items if i not in set(drills)]
@@ -401,16 +389,12 @@ def _check_waivers(state: RunState) -> None:
 @pytest.hookimpl(tryfirst=True)  # the manifest must exist before xdist reports collection done
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash[state_key]
-    state.expected = {
-        item.nodeid: item.stash[spec_key] for item in session.items if spec_key in item.stash
-    }
+    state.expected = {item.nodeid: item.stash[spec_key] for item in session.items if spec_key in item.stash}
     if _is_worker(session.config):
         if state.manifest_dir is not None:
             manifest = {
                 "expected": {nodeid: spec.to_json() for nodeid, spec in state.expected.items()},
-                "collected": {
-                    check_id: spec.to_json() for check_id, spec in state.collected_specs.items()
-                },
+                "collected": {check_id: spec.to_json() for check_id, spec in state.collected_specs.items()},
                 "nodeids": state.collected,
             }
             worker_id = session.config.workerinput["workerid"]  # type: ignore[attr-defined]
@@ -427,9 +411,7 @@ def readiness(request: pytest.FixtureRequest) -> CheckContext:
     """Record metrics, warnings and remediations from inside a readiness check."""
     node = request.node
     if spec_key not in node.stash:
-        raise pytest.UsageError(
-            f"{node.nodeid}: the readiness fixture needs @pytest.mark.readiness(...)"
-        )
+        raise pytest.UsageError(f"{node.nodeid}: the readiness fixture needs @pytest.mark.readiness(...)")
     state = request.config.stash[state_key]
     return CheckContext(node.stash[spec_key], node.stash[runtime_key], state.settings, state.redact)
 
@@ -445,7 +427,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if unmet:
         runtime = item.stash[runtime_key]
         named = ", ".join(f"{dep} ({outcomes[dep]})" for dep in unmet)
-        runtime.kind, runtime.reason, runtime.blocked_by = "blocked", f"not verified: depends on {named}", unmet
+        runtime.kind, runtime.reason, runtime.blocked_by = (
+            "blocked",
+            f"not verified: depends on {named}",
+            unmet,
+        )
         raise Blocked(runtime.reason)
 
 
@@ -638,9 +624,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         )
 
 
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, config: pytest.Config
-) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     state = config.stash.get(state_key, None)
     if state is not None and state.document is not None:
         write_summary(terminalreporter, state.document, state.written)

@@ -28,9 +28,7 @@ class Redactor:
         for secret in secrets:
             if len(secret) < MIN_SECRET_LENGTH:
                 continue
-            variants.update(
-                {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
-            )
+            variants.update({secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)})
         alternatives = [re.escape(v) for v in sorted(variants, key=len, reverse=True)]
         alternatives.append(TELEGRAM_TOKEN)
         self._pattern = re.compile("|".join(alternatives))

@@ -152,9 +152,7 @@ def apply_dependencies(results: Sequence[CheckResult]) -> None:
         resolve(result, frozenset())
 
 
-def attach_waivers(
-    results: Iterable[CheckResult], waivers: Iterable[Waiver], today: dt.date
-) -> None:
+def attach_waivers(results: Iterable[CheckResult], waivers: Iterable[Waiver], today: dt.date) -> None:
     by_id = {w.id: w for w in waivers}
     for result in results:
         waiver = by_id.get(result.spec.id)
@@ -201,9 +199,7 @@ def assess(
     if interrupted is not None:
         reasons.append(f"run incomplete: {interrupted}")
     if missing:
-        shown = ", ".join(missing[:10]) + (
-            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-        )
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         reasons.append(f"run incomplete: {len(missing)} collected check(s) have no result: {shown}")
     if not complete:
         no_go = True
@@ -214,9 +210,7 @@ def assess(
         reasons.append("no check counts toward the score (all not applicable or waived)")
         no_go = True
     if total < thresholds.conditional:
-        reasons.append(
-            f"score {total:g} is below the conditional threshold {thresholds.conditional:g}"
-        )
+        reasons.append(f"score {total:g} is below the conditional threshold {thresholds.conditional:g}")
         no_go = True
     elif total < thresholds.go:
         reasons.append(f"score {total:g} is below the GO threshold {thresholds.go:g}")

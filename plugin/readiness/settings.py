@@ -103,9 +103,7 @@ class Settings:
 
     @property
     def binance_secret(self) -> str | None:
-        return (
-            self.binance_api_secret if self.target == "mainnet" else self.binance_testnet_api_secret
-        )
+        return self.binance_api_secret if self.target == "mainnet" else self.binance_testnet_api_secret
 
     def secrets(self) -> list[str]:
         return [v for d in DEFINITIONS if d.kind == "secret" and (v := getattr(self, d.name))]
@@ -230,9 +228,7 @@ def load_settings(
         target, target_source = DEFAULT_TARGET, "default"
     target = target.strip().lower()
     if target not in TARGETS:
-        raise SettingsError(
-            f"{target_source}: unknown target {target!r}; use one of {', '.join(TARGETS)}"
-        )
+        raise SettingsError(f"{target_source}: unknown target {target!r}; use one of {', '.join(TARGETS)}")
 
     values: dict[str, Any] = {"target": target}
     sources: dict[str, str] = {"target": target_source}
@@ -252,9 +248,7 @@ def load_settings(
                 definition = BY_NAME.get(key)
                 if definition is None:
                     known = ", ".join(sorted(d.name for d in DEFINITIONS if d.kind != "secret"))
-                    raise SettingsError(
-                        f"{label}: unknown setting {key!r}; known settings: {known}"
-                    )
+                    raise SettingsError(f"{label}: unknown setting {key!r}; known settings: {known}")
                 if definition.kind == "secret":
                     raise SettingsError(
                         f"{label}: {key!r} is a secret; set {definition.env} in the environment or .env"

@@ -20,9 +20,7 @@ LAYER_PHASES: Mapping[str, tuple[str, ...]] = {
 }
 TIER_WEIGHTS: Mapping[int, float] = {1: 5, 2: 3, 3: 1}
 CHECK_ID = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
-_ALLOWED_KWARGS = frozenset(
-    {"id", "layer", "tier", "title", "remediation", "weight", "phases", "depends"}
-)
+_ALLOWED_KWARGS = frozenset({"id", "layer", "tier", "title", "remediation", "weight", "phases", "depends"})
 
 
 class InvalidCheck(Exception):
@@ -77,9 +75,7 @@ def _names(value: object, what: str) -> tuple[str, ...]:
 def spec_from_marker(mark: pytest.Mark) -> CheckSpec:
     """Build a :class:`CheckSpec` from the marker or raise :class:`InvalidCheck` saying why."""
     if mark.args:
-        raise InvalidCheck(
-            "takes keyword arguments only (id=, layer=, tier=, title=, remediation=)"
-        )
+        raise InvalidCheck("takes keyword arguments only (id=, layer=, tier=, title=, remediation=)")
     kwargs = mark.kwargs
     unknown = sorted(set(kwargs) - _ALLOWED_KWARGS)
     if unknown:

@@ -50,9 +50,7 @@ def load_waivers(path: Path) -> list[Waiver]:
         raise WaiverError(f"waiver file {path}: invalid TOML: {exc}") from None
     unknown = sorted(set(data) - {"waiver"})
     if unknown:
-        raise WaiverError(
-            f"waiver file {path}: unknown key(s) {', '.join(unknown)}; use [[waiver]] tables"
-        )
+        raise WaiverError(f"waiver file {path}: unknown key(s) {', '.join(unknown)}; use [[waiver]] tables")
     tables = data.get("waiver", [])
     if not isinstance(tables, list):
         raise WaiverError(f"waiver file {path}: 'waiver' must be an array of tables ([[waiver]])")
@@ -73,9 +71,7 @@ def load_waivers(path: Path) -> list[Waiver]:
                 raise WaiverError(f"{where}: '{name}' must be a non-empty string")
         expires = table["expires"]
         if not isinstance(expires, dt.date) or isinstance(expires, dt.datetime):
-            raise WaiverError(
-                f"{where}: 'expires' must be a TOML date like 2026-12-31, got {expires!r}"
-            )
+            raise WaiverError(f"{where}: 'expires' must be a TOML date like 2026-12-31, got {expires!r}")
         check_id = table["id"].strip()
         if not CHECK_ID.fullmatch(check_id):
             raise WaiverError(f"{where}: malformed check id {check_id!r}")

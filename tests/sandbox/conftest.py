@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from readiness.sandbox.binance import BinanceEmulator, python_binance_urls
 from readiness.sandbox.server import BackgroundServer
 

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+
 from readiness.sandbox.binance import (
     FAULTS,
     BinanceEmulator,
@@ -78,9 +79,7 @@ def test_signature_payload_is_query_then_body_without_signature() -> None:
     query = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC"
     body = "quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559&signature=abc"
     payload = signature_payload(query, body)
-    assert sign(DOC_SECRET, payload) == (
-        "0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77"
-    )
+    assert sign(DOC_SECRET, payload) == ("0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77")
     assert signature_payload(DOC_PAYLOAD + "&signature=abc", "") == DOC_PAYLOAD
 
 
@@ -123,10 +122,7 @@ def test_exchange_info_shape(served: Served, client_for: ClientFactory) -> None:
     client = client_for(served)
     info = client.get_exchange_info()
     assert info["timezone"] == "UTC" and isinstance(info["serverTime"], int)
-    limits = {
-        (r["rateLimitType"], r["interval"], r["intervalNum"]): r["limit"]
-        for r in info["rateLimits"]
-    }
+    limits = {(r["rateLimitType"], r["interval"], r["intervalNum"]): r["limit"] for r in info["rateLimits"]}
     assert limits[("REQUEST_WEIGHT", "MINUTE", 1)] == 6000
     assert limits[("ORDERS", "SECOND", 10)] == 100
     assert any(kind == "RAW_REQUESTS" for kind, _, _ in limits)
@@ -151,14 +147,10 @@ def test_exchange_info_shape(served: Served, client_for: ClientFactory) -> None:
     assert client.response.headers["X-MBX-USED-WEIGHT-1M"] == "40"
 
 
-def test_exchange_info_symbol_filters_and_invalid_symbol(
-    served: Served, http: httpx.Client
-) -> None:
+def test_exchange_info_symbol_filters_and_invalid_symbol(served: Served, http: httpx.Client) -> None:
     one = http.get(f"{served.url}/api/v3/exchangeInfo", params={"symbol": "ETHUSDT"}).json()
     assert [s["symbol"] for s in one["symbols"]] == ["ETHUSDT"]
-    both = http.get(
-        f"{served.url}/api/v3/exchangeInfo", params={"symbols": '["BTCUSDT","ETHUSDT"]'}
-    ).json()
+    both = http.get(f"{served.url}/api/v3/exchangeInfo", params={"symbols": '["BTCUSDT","ETHUSDT"]'}).json()
     assert [s["symbol"] for s in both["symbols"]] == ["BTCUSDT", "ETHUSDT"]
     bad = http.get(f"{served.url}/api/v3/exchangeInfo", params={"symbol": "NOPEUSDT"})
     assert_error(bad, 400, -1121, "Invalid symbol.")
@@ -321,9 +313,7 @@ def test_timestamp_ahead_of_server(served: Served, http: httpx.Client) -> None:
     response = http.get(
         f"{served.url}/api/v3/account?{query}", headers={"X-MBX-APIKEY": served.emulator.api_key}
     )
-    assert_error(
-        response, 400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
-    )
+    assert_error(response, 400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
 
 
 def test_timestamp_outside_recv_window(served: Served, http: httpx.Client) -> None:
@@ -334,9 +324,7 @@ def test_timestamp_outside_recv_window(served: Served, http: httpx.Client) -> No
     )
     assert_error(response, 400, -1021, "Timestamp for this request is outside of the recvWindow.")
     inside = signed_query(secret, {"recvWindow": 8000}, timestamp=int(time.time() * 1000) - 6000)
-    ok = http.get(
-        f"{served.url}/api/v3/account?{inside}", headers={"X-MBX-APIKEY": served.emulator.api_key}
-    )
+    ok = http.get(f"{served.url}/api/v3/account?{inside}", headers={"X-MBX-APIKEY": served.emulator.api_key})
     assert ok.status_code == 200
 
 
@@ -371,12 +359,8 @@ def test_wrong_secret_is_1022(served: Served, client_for: ClientFactory) -> None
 
 def test_missing_api_key_is_2014(served: Served, http: httpx.Client) -> None:
     query = signed_query(served.emulator.api_secret, {})
-    assert_error(
-        http.get(f"{served.url}/api/v3/account?{query}"), 401, -2014, "API-key format invalid."
-    )
-    malformed = http.get(
-        f"{served.url}/api/v3/account?{query}", headers={"X-MBX-APIKEY": "not a key"}
-    )
+    assert_error(http.get(f"{served.url}/api/v3/account?{query}"), 401, -2014, "API-key format invalid.")
+    malformed = http.get(f"{served.url}/api/v3/account?{query}", headers={"X-MBX-APIKEY": "not a key"})
     assert_error(malformed, 401, -2014, "API-key format invalid.")
 
 
@@ -426,9 +410,7 @@ def test_unknown_path_and_wrong_method(served: Served, http: httpx.Client) -> No
 
 def test_live_order_refused_and_logged(served: Served, client_for: ClientFactory) -> None:
     client = client_for(served)
-    error = api_error(
-        client.create_order, **LIMIT, quantity="0.001", price="50000.00", newClientOrderId="t1"
-    )
+    error = api_error(client.create_order, **LIMIT, quantity="0.001", price="50000.00", newClientOrderId="t1")
     assert error.status_code == 403 and error.code == -1
     assert "refuses live orders" in error.message
     (record,) = [r for r in served.emulator.requests if r.path == "/api/v3/order"]
@@ -521,9 +503,7 @@ def test_fault_clock_skew_keeps_signed_calls_working(
     assert default_window.status_code == 200
 
 
-def test_fault_clock_behind(
-    serve: ServeFactory, client_for: ClientFactory, http: httpx.Client
-) -> None:
+def test_fault_clock_behind(serve: ServeFactory, client_for: ClientFactory, http: httpx.Client) -> None:
     behind = serve(faults=["binance_clock_behind"])
     server = http.get(f"{behind.url}/api/v3/time").json()["serverTime"]
     assert 9900 <= int(time.time() * 1000) - server <= 10100
@@ -591,17 +571,13 @@ def test_fault_symbol_halted(serve: ServeFactory, client_for: ClientFactory) -> 
 
 def test_fault_order_rejected(serve: ServeFactory, client_for: ClientFactory) -> None:
     client = client_for(serve(faults=["binance_order_rejected"]))
-    notional = next(
-        f for f in client.get_symbol_info("BTCUSDT")["filters"] if f["filterType"] == "NOTIONAL"
-    )
+    notional = next(f for f in client.get_symbol_info("BTCUSDT")["filters"] if f["filterType"] == "NOTIONAL")
     assert notional["minNotional"] == "5.00000000"
     error = api_error(client.create_test_order, **LIMIT, quantity="0.0001", price="50000.00")
     assert (error.code, error.message) == (-1013, "Filter failure: NOTIONAL")
 
 
-def test_fault_filter_mismatch_breaks_only_step_edges(
-    serve: ServeFactory, client_for: ClientFactory
-) -> None:
+def test_fault_filter_mismatch_breaks_only_step_edges(serve: ServeFactory, client_for: ClientFactory) -> None:
     client = client_for(serve(faults=["binance_filter_mismatch"]))
     info = client.get_symbol_info("BTCUSDT")
     lot = next(f for f in info["filters"] if f["filterType"] == "LOT_SIZE")
@@ -650,9 +626,7 @@ def test_fault_hang_times_out_and_server_still_stops(serve: ServeFactory) -> Non
     assert [(r.path, r.status) for r in hung.emulator.requests] == [("/api/v3/ping", None)]
 
 
-def test_fault_trickle_sends_one_byte_per_half_second(
-    serve: ServeFactory, http: httpx.Client
-) -> None:
+def test_fault_trickle_sends_one_byte_per_half_second(serve: ServeFactory, http: httpx.Client) -> None:
     slow = serve(faults=["binance_trickle"])
     started = time.monotonic()
     response = http.get(f"{slow.url}/api/v3/ping")

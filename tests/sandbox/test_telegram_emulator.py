@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from readiness.sandbox.server import BackgroundServer
 from readiness.sandbox.telegram import (
     FAULTS,

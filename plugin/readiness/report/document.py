@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import platform
 import socket
 import subprocess
@@ -11,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from .. import __version__
@@ -37,9 +37,7 @@ def git_commit(rootdir: Path) -> str | None:
     return commit if done.returncode == 0 and commit else None
 
 
-def environment(
-    *, rootdir: Path, settings: Settings, signoff_by: str | None, workers: int
-) -> dict[str, Any]:
+def environment(*, rootdir: Path, settings: Settings, signoff_by: str | None, workers: int) -> dict[str, Any]:
     return {
         "git_commit": git_commit(rootdir),
         "python": platform.python_version(),
@@ -92,7 +90,7 @@ def build(
 
 def dumps(document: dict[str, Any]) -> str:
     """Indented JSON whose first line carries the first key (the sandbox notice, or the schema)."""
-    text = json.dumps(document, indent=2, ensure_ascii=False)
+    text = msgspec.json.format(msgspec.json.encode(document), indent=2).decode("utf-8")
     return "{" + text[1:].lstrip() + "\n"
 
 

@@ -16,9 +16,7 @@ _MARKUP = {
 _OUTCOME_MARKUP = {"failed": {"red": True}, "error": {"red": True}, "blocked": {"yellow": True}}
 
 
-def write_summary(
-    reporter: pytest.TerminalReporter, document: dict[str, Any], paths: list[str]
-) -> None:
+def write_summary(reporter: pytest.TerminalReporter, document: dict[str, Any], paths: list[str]) -> None:
     """One line per check that did not pass with its remediation, layer scores, the verdict.
 
     With ``-q`` only the verdict and its reasons are written.
@@ -32,14 +30,10 @@ def write_summary(
             outcome = check["outcome"]
             if outcome in ("passed", "not_applicable"):
                 continue
-            waived = (
-                " [waived]" if check["waiver"] and check["waiver"]["status"] == "active" else ""
-            )
+            waived = " [waived]" if check["waiver"] and check["waiver"]["status"] == "active" else ""
             head = f"{outcome.upper():<8} {check['id']} (tier {check['tier']}, {check['layer']}){waived}"
             message = check["message"].splitlines()[0] if check["message"] else ""
-            reporter.write_line(
-                f"{head}: {message}" if message else head, **_OUTCOME_MARKUP.get(outcome, {})
-            )
+            reporter.write_line(f"{head}: {message}" if message else head, **_OUTCOME_MARKUP.get(outcome, {}))
             if outcome != "blocked":
                 reporter.write_line(f"         fix: {check['remediation']}")
         for name, layer in document["layers"].items():

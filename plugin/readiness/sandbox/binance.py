@@ -182,9 +182,7 @@ class RequestRecord:
 class BinanceError(Exception):
     """A documented Binance error: HTTP status plus the ``{"code", "msg"}`` body."""
 
-    def __init__(
-        self, status: int, code: int, msg: str, headers: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: int, msg: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(f"{status} {code} {msg}")
         self.status = status
         self.code = code
@@ -305,17 +303,11 @@ class BinanceEmulator:
         self.key_created_ms = 1_700_000_000_000
         self._balances: dict[str, Decimal] = {
             asset: Decimal(amount)
-            for asset, amount in (
-                balances or {"USDT": "10000", "BTC": "0.5", "ETH": "5", "BNB": "1"}
-            ).items()
+            for asset, amount in (balances or {"USDT": "10000", "BTC": "0.5", "ETH": "5", "BNB": "1"}).items()
         }
         self._symbols: dict[str, _Symbol] = {
-            "BTCUSDT": _Symbol(
-                "BTCUSDT", "BTC", "USDT", Decimal("50000.00"), "0.01", "0.00001", "100"
-            ),
-            "ETHUSDT": _Symbol(
-                "ETHUSDT", "ETH", "USDT", Decimal("2500.00"), "0.01", "0.0001", "1000"
-            ),
+            "BTCUSDT": _Symbol("BTCUSDT", "BTC", "USDT", Decimal("50000.00"), "0.01", "0.00001", "100"),
+            "ETHUSDT": _Symbol("ETHUSDT", "ETH", "USDT", Decimal("2500.00"), "0.01", "0.0001", "1000"),
         }
         self._weight = _Weight()
         self._routes: dict[str, dict[str, _Endpoint]] = {
@@ -460,11 +452,7 @@ class BinanceEmulator:
         pairs = parse_qsl(raw_query, keep_blank_values=True)
         query_names = {name for name, _ in pairs}
         if raw_body and request.method in ("POST", "PUT", "DELETE"):
-            pairs += [
-                (n, v)
-                for n, v in parse_qsl(raw_body, keep_blank_values=True)
-                if n not in query_names
-            ]
+            pairs += [(n, v) for n, v in parse_qsl(raw_body, keep_blank_values=True) if n not in query_names]
         params: dict[str, str] = {}
         for name, value in pairs:
             if name in params:
@@ -557,9 +545,7 @@ class BinanceEmulator:
                 400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
             )
         if server_time - timestamp > recv_window:
-            raise BinanceError(
-                400, -1021, "Timestamp for this request is outside of the recvWindow."
-            )
+            raise BinanceError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         secret = self.api_secret
         if "binance_bad_signature" in self.faults:
             secret = secret[::-1] + "x"
@@ -603,9 +589,7 @@ class BinanceEmulator:
             try:
                 names = json.loads(call.params["symbols"])
             except ValueError:
-                raise BinanceError(
-                    400, -1100, "Illegal characters found in parameter 'symbols'."
-                ) from None
+                raise BinanceError(400, -1100, "Illegal characters found in parameter 'symbols'.") from None
             if not isinstance(names, list) or not names:
                 raise _mandatory("symbols")
             return [self._lookup(str(name)) for name in names]
@@ -742,8 +726,7 @@ class BinanceEmulator:
         if "binance_low_balance" in self.faults:
             balances["USDT"] = Decimal("10")
         rows = [
-            {"asset": asset, "free": _fmt(amount), "locked": _fmt("0")}
-            for asset, amount in balances.items()
+            {"asset": asset, "free": _fmt(amount), "locked": _fmt("0")} for asset, amount in balances.items()
         ]
         if call.params.get("omitZeroBalances") == "true":
             rows = [row for row in rows if Decimal(row["free"]) or Decimal(row["locked"])]
@@ -858,11 +841,7 @@ class BinanceEmulator:
         """PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, MIN_NOTIONAL, NOTIONAL, in that order."""
         filters = self._enforced_filters(symbol)
         market = order_type in ("MARKET", "STOP_LOSS", "TAKE_PROFIT")
-        prices = [
-            self._decimal_param(call, name)
-            for name in ("price", "stopPrice")
-            if call.params.get(name)
-        ]
+        prices = [self._decimal_param(call, name) for name in ("price", "stopPrice") if call.params.get(name)]
         price_filter = filters["PRICE_FILTER"]
         for price in prices:
             if not _within(
@@ -887,9 +866,7 @@ class BinanceEmulator:
         else:
             notional = quantity * self._decimal_param(call, "price")
         min_notional = filters["MIN_NOTIONAL"]
-        if (not market or min_notional["applyToMarket"]) and notional < Decimal(
-            min_notional["minNotional"]
-        ):
+        if (not market or min_notional["applyToMarket"]) and notional < Decimal(min_notional["minNotional"]):
             raise _filter_failure("MIN_NOTIONAL")
         notional_filter = filters["NOTIONAL"]
         if (not market or notional_filter["applyMinToMarket"]) and notional < Decimal(
