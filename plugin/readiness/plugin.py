@@ -20,7 +20,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -44,6 +44,9 @@ from .scoring import (
 from .settings import Settings, SettingsError, load_settings
 from .spec import LAYERS, PHASES, CheckSpec, InvalidCheck, spec_from_marker
 from .waivers import Waiver, WaiverError, load_waivers
+
+if TYPE_CHECKING:
+    from .sandbox.session import Sandbox
 
 GATES = ("go", "conditional")
 HISTORY_IN_REPORT = 30
@@ -76,6 +79,8 @@ state_key = pytest.StashKey[RunState]()
 spec_key = pytest.StashKey[CheckSpec]()
 runtime_key = pytest.StashKey[CheckRuntime]()
 _sigterm_key = pytest.StashKey[Any]()
+sandbox_key = pytest.StashKey["Sandbox"]()
+_saved_environ_key = pytest.StashKey[dict[str, str | None]]()
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -124,6 +129,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="who prepares the sign-off",
     )
     group.addoption("--drill", dest="readiness_drill", action="store_true", help="also run the drill checks")
+    group.addoption(
+        "--sandbox-latency-ms",
+        dest="readiness_sandbox_latency_ms",
+        type=float,
+        metavar="MS",
+        help="add MS milliseconds to every request of the sandbox emulators",
+    )
+    group.addoption(
+        "--sandbox-fault",
+        dest="readiness_sandbox_faults",
+        action="append",
+        metavar="NAME",
+        help="inject a named sandbox fault (repeatable; `readiness sandbox --list-faults`)",
+    )
     parser.addini("readiness_target", "default target: sandbox | testnet | mainnet")
     parser.addini("readiness_go", "score at or above which the verdict is GO", default="85")
     parser.addini("readiness_conditional", "score below which the verdict is NO-GO", default="70")
@@ -150,13 +169,11 @@ def _option_or_ini(config: pytest.Config, name: str) -> tuple[str | None, str]:
     return (str(ini) if ini else None), f"ini option {name}"
 
 
-def _build_state(config: pytest.Config) -> RunState:
-    rootdir = Path(config.rootpath)
-    invocation_dir = Path(config.invocation_params.dir)
+def _load_settings(config: pytest.Config) -> tuple[Settings, dict[str, str]]:
     try:
-        settings, environ = load_settings(
-            rootdir=rootdir,
-            invocation_dir=invocation_dir,
+        return load_settings(
+            rootdir=Path(config.rootpath),
+            invocation_dir=Path(config.invocation_params.dir),
             environ=os.environ,
             target_option=config.getoption("readiness_target"),
             target_ini=config.getini("readiness_target") or None,
@@ -165,6 +182,51 @@ def _build_state(config: pytest.Config) -> RunState:
         )
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _start_sandbox(config: pytest.Config, settings: Settings) -> None:
+    """Start the sandbox and point the environment at it (xdist workers and the bot inherit it)."""
+    latency = config.getoption("readiness_sandbox_latency_ms")
+    faults = config.getoption("readiness_sandbox_faults") or []
+    if settings.target != "sandbox":
+        if latency is not None or faults:
+            raise pytest.UsageError("--sandbox-latency-ms and --sandbox-fault need --target sandbox")
+        return
+    if _is_worker(config):
+        return  # the controller's sandbox is already in this process's environment
+    if latency is not None and not latency >= 0:
+        raise pytest.UsageError(f"--sandbox-latency-ms: must be >= 0, got {latency:g}")
+    from .sandbox.session import Sandbox, SandboxError
+
+    try:
+        sandbox = Sandbox(latency_ms=latency or 0.0, faults=faults)
+    except SandboxError as exc:
+        raise pytest.UsageError(f"--sandbox-fault: {exc}") from None
+    config.stash[sandbox_key] = sandbox
+    env = sandbox.start()
+    config.stash[_saved_environ_key] = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+
+
+def _stop_sandbox(config: pytest.Config) -> None:
+    sandbox = config.stash.get(sandbox_key, None)
+    if sandbox is None:
+        return
+    for name, value in config.stash[_saved_environ_key].items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    sandbox.stop()
+
+
+def _build_state(config: pytest.Config) -> RunState:
+    rootdir = Path(config.rootpath)
+    invocation_dir = Path(config.invocation_params.dir)
+    settings, environ = _load_settings(config)
+    _start_sandbox(config, settings)
+    if sandbox_key in config.stash:
+        settings, environ = _load_settings(config)
     go = _threshold(config, "readiness_go")
     conditional = _threshold(config, "readiness_conditional")
     if conditional > go:
@@ -239,6 +301,7 @@ def _install_sigterm(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _stop_sandbox(config)
     previous = config.stash.get(_sigterm_key, None)
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
@@ -414,6 +477,15 @@ def readiness(request: pytest.FixtureRequest) -> CheckContext:
         raise pytest.UsageError(f"{node.nodeid}: the readiness fixture needs @pytest.mark.readiness(...)")
     state = request.config.stash[state_key]
     return CheckContext(node.stash[spec_key], node.stash[runtime_key], state.settings, state.redact)
+
+
+@pytest.fixture(scope="session")
+def sandbox(pytestconfig: pytest.Config) -> Sandbox:
+    """The running sandbox: its emulators record what reached them (``--target sandbox``)."""
+    running = pytestconfig.stash.get(sandbox_key, None)
+    if running is None:
+        pytest.skip("needs --target sandbox, in the process that runs the sandbox (not an xdist worker)")
+    return running
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -97,13 +97,18 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
+    def network(self) -> str:
+        """The Binance network this target speaks to; the sandbox emulates mainnet, /sapi included."""
+        return "testnet" if self.target == "testnet" else "mainnet"
+
+    @property
     def binance_key(self) -> str | None:
-        """The key for this target: testnet keys on testnet, mainnet keys on mainnet."""
-        return self.binance_api_key if self.target == "mainnet" else self.binance_testnet_api_key
+        """The key for this network: testnet keys on testnet, mainnet keys on mainnet."""
+        return self.binance_api_key if self.network == "mainnet" else self.binance_testnet_api_key
 
     @property
     def binance_secret(self) -> str | None:
-        return self.binance_api_secret if self.target == "mainnet" else self.binance_testnet_api_secret
+        return self.binance_api_secret if self.network == "mainnet" else self.binance_testnet_api_secret
 
     def secrets(self) -> list[str]:
         return [v for d in DEFINITIONS if d.kind == "secret" and (v := getattr(self, d.name))]

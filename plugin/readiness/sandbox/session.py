@@ -1,0 +1,110 @@
+"""Start and stop the whole sandbox: both emulators on loopback and the reference bot.
+
+The emulators run in this process (background threads), the bot as a child process in its own
+process group. :meth:`Sandbox.env` is what points the harness (and a bot) at them: every
+setting of SPEC §4 that names a service, a credential or a bot file.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+import time
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from subprocess import Popen
+
+from . import binance, bot, telegram
+from .server import BackgroundServer
+
+#: Every fault the sandbox knows, by name; each is meant to fail exactly one check.
+FAULTS: Mapping[str, str] = {**binance.FAULTS, **telegram.FAULTS, **bot.FAULTS}
+
+
+class SandboxError(Exception):
+    """The sandbox could not start (e.g. an unknown fault name)."""
+
+
+def validate_faults(names: Collection[str]) -> None:
+    unknown = sorted(set(names) - set(FAULTS))
+    if unknown:
+        raise SandboxError(
+            f"unknown sandbox fault(s) {', '.join(unknown)}; known faults: {', '.join(sorted(FAULTS))}"
+        )
+
+
+class Sandbox:
+    """Emulators plus reference bot in a temporary folder; a context manager."""
+
+    def __init__(
+        self, *, latency_ms: float = 0.0, faults: Collection[str] = (), workdir: Path | None = None
+    ) -> None:
+        validate_faults(faults)
+        self.faults = frozenset(faults)
+        self.binance = binance.BinanceEmulator(
+            network="mainnet", latency_ms=latency_ms, faults=self.faults & set(binance.FAULTS)
+        )
+        self.telegram = telegram.TelegramEmulator(
+            latency_ms=latency_ms, faults=self.faults & set(telegram.FAULTS)
+        )
+        self._tempdir = None if workdir else tempfile.TemporaryDirectory(prefix="readiness-sandbox-")
+        self.workdir = workdir or Path(self._tempdir.name)  # type: ignore[union-attr]
+        self._servers: list[BackgroundServer] = []
+        self._bot: Popen[bytes] | None = None
+        self.startup_s = 0.0
+        self.env: dict[str, str] = {}
+
+    def start(self) -> dict[str, str]:
+        """Start everything and return the environment that points at it."""
+        started = time.perf_counter()
+        try:
+            binance_url = self._serve(self.binance.make_app())
+            telegram_url = self._serve(self.telegram.make_app())
+            bot_dir = self.workdir / "bot"
+            bot_dir.mkdir(parents=True, exist_ok=True)
+            self.env = {
+                **self.telegram.env(telegram_url),
+                "BINANCE_API_URL": binance_url,
+                "BINANCE_API_KEY": self.binance.api_key,
+                "BINANCE_API_SECRET": self.binance.api_secret,
+                **bot.settings_env(bot_dir),
+            }
+            bot_faults = sorted(self.faults & set(bot.FAULTS))
+            # The bot follows this process: a harness killed outright leaves no bot behind.
+            watch = ["--watch-pid", str(os.getpid())]
+            self.env["READINESS_BOT_COMMAND"] = shlex.join(bot.command(bot_dir, bot_faults, extra_args=watch))
+            self._bot = bot.start_bot(bot_dir, self.env, faults=bot_faults, extra_args=watch)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.perf_counter() - started
+        return self.env
+
+    def _serve(self, app: object) -> str:
+        server = BackgroundServer(app)  # type: ignore[arg-type]
+        self._servers.append(server)
+        return server.start()
+
+    def stop(self) -> None:
+        """Stop the bot (whoever restarted it last: the PID file says), then the emulators."""
+        bot.stop_bot(self.workdir / "bot", self._bot)
+        self._bot = None
+        while self._servers:
+            self._servers.pop().stop()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def describe_faults() -> str:
+    """The catalogue as text, one fault a line (``readiness sandbox --list-faults``)."""
+    width = max(map(len, FAULTS))
+    return "\n".join(f"{name:<{width}}  {FAULTS[name]}" for name in sorted(FAULTS))
