@@ -188,5 +188,5 @@ def test_harness_killed_outright_leaves_no_bot(pytester: pytest.Pytester) -> Non
     assert bots
     process.kill()
     process.communicate(timeout=30)
-    gone, alive = psutil.wait_procs(bots, timeout=10)
+    _gone, alive = psutil.wait_procs(bots, timeout=10)
     assert alive == []
