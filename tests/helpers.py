@@ -23,3 +23,31 @@ def check_entry(report: dict[str, Any], check_id: str) -> dict[str, Any]:
             entry: dict[str, Any] = check
             return entry
     raise AssertionError(f"{check_id} not in the report: {sorted(outcomes(report))}")
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def run_catalogue(tmp_path: Any, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run the project's own check catalogue (``checks/``) and return its readiness.json."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "reports"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--readiness-dir", str(out), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+        check=False,
+    )
+    path = out / "readiness.json"
+    assert path.is_file(), (
+        f"no report (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    report: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    report["_stdout"] = done.stdout
+    return report

@@ -15,11 +15,16 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from subprocess import Popen
 
-from . import binance, bot, telegram
+from . import binance, bot, riskclient, telegram
 from .server import BackgroundServer
 
+#: Faults the session applies to the running bot from outside, through its own interfaces.
+SESSION_FAULTS: Mapping[str, str] = {
+    "bot_killswitch_active": "the kill switch is switched on once the bot runs (fails system.killswitch_inactive)",
+    "bot_pid_file_missing": "the bot's PID file is deleted once the bot runs (fails system.required_files)",
+}
 #: Every fault the sandbox knows, by name; each is meant to fail exactly one check.
-FAULTS: Mapping[str, str] = {**binance.FAULTS, **telegram.FAULTS, **bot.FAULTS}
+FAULTS: Mapping[str, str] = {**binance.FAULTS, **telegram.FAULTS, **bot.FAULTS, **SESSION_FAULTS}
 
 
 class SandboxError(Exception):
@@ -75,11 +80,18 @@ class Sandbox:
             watch = ["--watch-pid", str(os.getpid())]
             self.env["READINESS_BOT_COMMAND"] = shlex.join(bot.command(bot_dir, bot_faults, extra_args=watch))
             self._bot = bot.start_bot(bot_dir, self.env, faults=bot_faults, extra_args=watch)
+            self._apply_session_faults(bot_dir)
         except BaseException:
             self.stop()
             raise
         self.startup_s = time.perf_counter() - started
         return self.env
+
+    def _apply_session_faults(self, bot_dir: Path) -> None:
+        if "bot_killswitch_active" in self.faults:
+            riskclient.connect(bot_dir).activate_kill_switch("sandbox fault bot_killswitch_active")
+        if "bot_pid_file_missing" in self.faults:
+            (bot_dir / bot.PID_FILE).unlink()
 
     def _serve(self, app: object) -> str:
         server = BackgroundServer(app)  # type: ignore[arg-type]

@@ -1,0 +1,49 @@
+"""The bot's risk manager, loaded from ``READINESS_RISK_MANAGER`` (``module:callable``, SPEC §7)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class RiskManager(Protocol):
+    """The protocol the bot's risk manager implements."""
+
+    @property
+    def kill_switch_active(self) -> bool: ...
+
+    def activate_kill_switch(self, reason: str) -> Any: ...
+
+    def deactivate_kill_switch(self, reason: str) -> Any: ...
+
+    def validate_trade(self, symbol: str, side: str, quote_qty: float) -> tuple[bool, str]: ...
+
+
+class RiskManagerLoadError(Exception):
+    """The factory could not be imported or called, or returned something else."""
+
+
+def load_risk_manager(factory: str) -> RiskManager:
+    """Import ``module:callable`` and call it; every failure says which part went wrong."""
+    module_name, _, attribute = factory.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise RiskManagerLoadError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    target: Any = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise RiskManagerLoadError(f"{module_name!r} has no attribute {attribute!r}") from None
+    try:
+        manager = target()
+    except Exception as exc:
+        raise RiskManagerLoadError(f"{factory}() failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(manager, RiskManager):
+        raise RiskManagerLoadError(
+            f"{factory}() returned {type(manager).__name__}, which lacks the risk-manager protocol "
+            "(activate_kill_switch, deactivate_kill_switch, kill_switch_active, validate_trade)"
+        )
+    return manager
