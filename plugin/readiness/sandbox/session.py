@@ -20,8 +20,8 @@ from .server import BackgroundServer
 
 #: Faults the session applies to the running bot from outside, through its own interfaces.
 SESSION_FAULTS: Mapping[str, str] = {
-    "bot_killswitch_active": "the kill switch is switched on once the bot runs (fails system.killswitch_inactive)",
-    "bot_pid_file_missing": "the bot's PID file is deleted once the bot runs (fails system.required_files)",
+    "bot_killswitch_active": "kill switch switched on once the bot runs (fails system.killswitch_inactive)",
+    "bot_pid_file_missing": "the bot's PID file deleted once the bot runs (fails system.required_files)",
 }
 #: Every fault the sandbox knows, by name; each is meant to fail exactly one check.
 FAULTS: Mapping[str, str] = {**binance.FAULTS, **telegram.FAULTS, **bot.FAULTS, **SESSION_FAULTS}
