@@ -55,7 +55,8 @@ def main() -> None:
     print("  " + " ".join(f"{s:.3f}" for s in startups))
     print(f"  median {statistics.median(startups):.3f} s   (target <= 1.5 s)")
     base, ours = statistics.median(testnet_runs), statistics.median(sandbox_runs)
-    print(f"pytest session, median of 3: testnet {base:.2f} s, sandbox {ours:.2f} s, difference {ours - base:.2f} s")
+    print(f"pytest session, median of 3: testnet {base:.2f} s, sandbox {ours:.2f} s")
+    print(f"  difference {ours - base:.2f} s (start-up, stop and the emulator imports)")
 
 
 if __name__ == "__main__":

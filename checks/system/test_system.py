@@ -85,7 +85,7 @@ def test_killswitch_inactive(readiness: CheckContext) -> None:
     except Exception as exc:
         readiness.fail(
             f"READINESS_RISK_MANAGER={readiness.settings.risk_manager}: {exc}",
-            remediation="Point READINESS_RISK_MANAGER at the bot's risk-manager factory; make sure the bot runs.",
+            remediation="Point READINESS_RISK_MANAGER at the bot's risk-manager factory; start the bot.",
         )
     if active:
         readiness.fail("the kill switch is active: the bot would refuse every BUY")

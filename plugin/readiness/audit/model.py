@@ -34,9 +34,7 @@ FORMAT_KINDS: Final[frozenset[str]] = frozenset(
     {"utf8", "json", "not_object", "field", "blank", "crlf", "too_long", "torn"}
 )
 #: Kinds about the ``seq`` field (``audit.sequence_intact``).
-SEQUENCE_KINDS: Final[frozenset[str]] = frozenset(
-    {"seq_gap", "seq_duplicate", "seq_order", "seq_missing"}
-)
+SEQUENCE_KINDS: Final[frozenset[str]] = frozenset({"seq_gap", "seq_duplicate", "seq_order", "seq_missing"})
 #: Kinds about time order.
 TIMESTAMP_KINDS: Final[frozenset[str]] = frozenset({"timestamp_order"})
 #: Kinds about the ``prev_sha256`` chain (``audit.hash_chain_intact``).
@@ -123,9 +121,9 @@ class AuditConfig:
     max_errors: int = 100
     max_errors_per_kind: int = 10
     max_line_bytes: int = 64 << 20
-    block_size: int = 4 << 20
+    block_size: int = 512 << 10
     workers: int | None = None
-    parallel_min_bytes: int = 48 << 20
+    parallel_min_bytes: int = 64 << 20
 
     def fingerprint(self) -> str:
         """Digest of the settings that change the verdict (a checkpoint is only reused on a match)."""
@@ -195,9 +193,7 @@ class AuditResult:
             "lines": self.lines,
             "bytes": self.bytes,
             "valid": self.valid,
-            "errors": [
-                {"line": e.line, "reason": e.reason, "kind": e.kind} for e in self.errors
-            ],
+            "errors": [{"line": e.line, "reason": e.reason, "kind": e.kind} for e in self.errors],
             "seconds": round(self.seconds, 6),
             "error_count": self.error_count,
             "error_counts": dict(sorted(self.error_counts.items())),

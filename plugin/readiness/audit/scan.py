@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -33,6 +34,9 @@ SEGMENT_BYTES: Final = 32 << 20
 _sha256 = hashlib.sha256
 _TzDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 _generic = msgspec.json.Decoder()
+_FIRST = operator.itemgetter(0)
+_LAST = operator.itemgetter(-1)
+_BYTE_AT = re.compile(r"\(byte (\d+)\)")
 
 
 class Segment(msgspec.Struct, frozen=True, array_like=True):
@@ -164,6 +168,7 @@ def _decoder(ts: str, event: str, seq: str, prev: str) -> msgspec.json.Decoder[A
             ("prev", str | None, None),
         ],
         rename={"ts": ts, "event": event, "seq": seq, "prev": prev},
+        gc=False,
     )
     return msgspec.json.Decoder(record)
 
@@ -261,6 +266,7 @@ class Scanner:
             obj = _generic.decode(raw)
         except msgspec.DecodeError as exc:
             msg = str(exc).removeprefix("JSON is malformed: ")
+            msg = _BYTE_AT.sub(lambda m: f"(column {int(m[1]) + 1})", msg)
             raise _LineError("json", f"invalid JSON: {msg}") from None
         if not isinstance(obj, dict):
             raise _LineError("not_object", f"expected a JSON object, got {type(obj).__name__}")
@@ -289,9 +295,7 @@ class Scanner:
             try:
                 parsed = datetime.fromisoformat(value)
             except ValueError:
-                raise _LineError(
-                    "field", f"field '{name}' is not ISO-8601: {_short(value)}"
-                ) from None
+                raise _LineError("field", f"field '{name}' is not ISO-8601: {_short(value)}") from None
             if parsed.utcoffset() is None:
                 raise _LineError("field", f"field '{name}' has no UTC offset: {_short(value)}")
             return parsed.timestamp()
@@ -345,16 +349,8 @@ class Scanner:
                 self._line(raw)
 
     def _fast(self, buf: bytes) -> bool:
-        n = buf.count(b"\n")
-        # Every line must be exactly "{...}": with no raw newline allowed inside JSON strings,
-        # n objects over n such lines can only be one object per line.
-        if (
-            len(buf) > self.cfg.max_line_bytes
-            or buf[0] != 0x7B
-            or buf[-2] != 0x7D
-            or buf.count(b"}\n{") != n - 1
-            or b"\r" in buf
-        ):
+        """Accept a block only if it is provably error-free inside; else the slow path runs."""
+        if len(buf) > self.cfg.max_line_bytes or buf[0] != 0x7B or buf[-2] != 0x7D or b"\r" in buf:
             return False
         if not buf.isascii():
             try:
@@ -365,7 +361,27 @@ class Scanner:
             recs = self.decoder.decode_lines(buf)
         except msgspec.DecodeError:
             return False
+        if not recs:
+            return False
+        prevs = [r.prev for r in recs]
+        lines: list[bytes] = []
+        if prevs[0] is None:
+            n = buf.count(b"\n")
+        else:
+            lines = buf.split(b"\n")
+            lines.pop()
+            n = len(lines)
+        # Every line is "{...}" and yields one object: with no raw newline allowed inside a
+        # JSON string, n objects over n such lines can only be one object per line.
         if len(recs) != n:
+            return False
+        if lines:
+            try:
+                if bytes(map(_FIRST, lines)).count(b"{") != n or bytes(map(_LAST, lines)).count(b"}") != n:
+                    return False
+            except IndexError:  # an empty line
+                return False
+        elif buf.count(b"}\n{") != n - 1:
             return False
         stamps = [r.ts for r in recs]
         try:
@@ -380,7 +396,6 @@ class Scanner:
                 return False
         elif seqs != list(range(first_seq, first_seq + n)):
             return False
-        prevs = [r.prev for r in recs]
         if prevs[0] is None:
             if prevs.count(None) != n:
                 return False
@@ -389,8 +404,6 @@ class Scanner:
         else:
             if None in prevs:
                 return False
-            lines = buf.split(b"\n")
-            lines.pop()
             sha = _sha256
             hashes = [sha(x).hexdigest() for x in lines]
             if prevs[1:] != hashes[:-1]:
@@ -467,14 +480,17 @@ class _LongLine:
 def scan_range(f: BinaryIO, start: int, end: int, cfg: AuditConfig, digest: bool) -> Part:
     """Scan bytes ``[start, end)`` of ``f``; ``start`` must begin a line.
 
-    Memory: one block plus the longest line up to ``max_line_bytes`` (a longer line is
-    streamed through a hash, never held). A final fragment without newline is a torn line.
+    Memory: one block and its line objects, or, for a line longer than a block, about twice
+    that line (its bytes, then the split copy that is hashed), up to ``max_line_bytes``; a
+    longer line is streamed through a hash, never held. A final fragment without newline is a
+    torn line.
     """
     sc = Scanner(cfg, digest)
     limit = cfg.max_line_bytes + 1  # + 1: a CR before the LF does not count
     f.seek(start)
     pos = start
-    carry = b""
+    pending: list[bytes] = []  # pieces of the line still waiting for its newline
+    pending_len = 0
     long: _LongLine | None = None
     while pos < end:
         data = f.read(min(cfg.block_size, end - pos))
@@ -491,19 +507,27 @@ def scan_range(f: BinaryIO, start: int, end: int, cfg: AuditConfig, digest: bool
             sc._consumed(b"\n")
             long = None
             data = data[nl + 1 :]
-        buf = carry + data if carry else data
-        cut = buf.rfind(b"\n")
+        cut = data.rfind(b"\n")
         if cut < 0:
-            carry = buf
-            if len(carry) > limit:
+            if data:
+                pending.append(data)
+                pending_len += len(data)
+            if pending_len > limit:
                 long = _LongLine(sc)
-                long.feed(carry)
-                carry = b""
+                for piece in pending:
+                    long.feed(piece)
+                pending, pending_len = [], 0
             continue
-        sc.block(buf[: cut + 1] if cut + 1 < len(buf) else buf)
+        head = data[: cut + 1] if cut + 1 < len(data) else data
+        if pending:
+            pending.append(head)
+            head = b"".join(pending)  # one copy, however many pieces a long line took
+            pending = []
+        sc.block(head)
         sc.maybe_close_segment(start)
-        carry = buf[cut + 1 :]
-    if long is not None or carry:
+        rest = data[cut + 1 :]
+        pending, pending_len = ([rest], len(rest)) if rest else ([], 0)
+    if long is not None or pending:
         sc.torn_line()
     return sc.part(start)
 

@@ -7,9 +7,10 @@ What a trail must satisfy, per physical line (1-based numbers, blank lines count
 * ``seq`` one more than the previous line's (a gap, a duplicate and an out-of-order value are
   told apart; a line without ``seq`` after one with it is ``seq_missing``);
 * timestamps non-decreasing;
-* ``prev_sha256`` equal to the SHA-256 hex digest of the previous line's bytes without its
-  newline (the first line's is 64 zeros; a line without it after a chained one is
-  ``chain_missing``). A trail where no line has ``prev_sha256`` has no chain (``chained`` False);
+* ``prev_sha256`` equal to the SHA-256 hex digest (lowercase, as ``hexdigest()``) of the
+  previous line's bytes without its newline (the first line's is 64 zeros; a line without it
+  after a chained one is ``chain_missing``). A trail where no line has ``prev_sha256`` has no
+  chain (``chained`` False);
 * every line LF-terminated.
 
 Defined answers: an empty file is valid with 0 lines. A blank (whitespace-only) line is an
@@ -20,24 +21,34 @@ interrupted write), not parsed: distinct from corruption further up. A line that
 read is reported once; the seq and timestamp comparisons resume after it, while the next
 line's ``prev_sha256`` is still compared with the hash of its bytes (tampering shows there).
 
-Memory: one read block (4 MiB) and the objects of its lines, plus the longest line up to
-``max_line_bytes`` (64 MiB, so a 50 MB single line is checked normally); a longer line is
-reported ``too_long`` and streamed through SHA-256 without being held. With workers, each
-worker process holds the same. The trail is opened read-only and never written.
+Memory: one read block (512 KiB) and the objects of its lines; a line longer than that is held
+whole, costing about twice its size, up to ``max_line_bytes`` (64 MiB, so a 50 MB single line
+is checked normally, in ~125 MB peak RSS); a longer line is reported ``too_long`` and streamed
+through SHA-256 without being held. Each worker process holds the same.
+
+The trail is opened read-only and never written. A run checks the bytes present when it opened
+the file; a line the bot is writing at that instant shows as ``torn`` until the next run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import io
-import multiprocessing
+import itertools
 import os
+import signal
 import stat
+import sys
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from subprocess import DEVNULL, PIPE, Popen
+from typing import IO, BinaryIO
+
+import msgspec
 
 from .checkpoint import (
     CHECKPOINT_VERSION,
@@ -48,6 +59,7 @@ from .checkpoint import (
 )
 from .model import START, AuditConfig, AuditResult, Tail
 from .scan import ErrorSink, Part, Segment, scan_file_range, scan_range, stitch
+from .worker import Request
 
 
 class TrailUnreadable(Exception):
@@ -94,23 +106,142 @@ def _ranges(f: BinaryIO, start: int, end: int, cuts: Sequence[int]) -> list[tupl
         if bounds[-1] < b < end:
             bounds.append(b)
     bounds.append(end)
-    return list(zip(bounds, bounds[1:], strict=False))
+    return list(itertools.pairwise(bounds))
 
 
-def _scan_parts(
-    path: str, f: BinaryIO, start: int, end: int, cfg: AuditConfig, digest: bool
-) -> list[Part]:
+def _tune_malloc() -> None:
+    """Keep freed blocks in the heap (worker processes only): otherwise glibc hands the
+    per-block buffers back to the kernel after every block and page-faults them back in."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def _single_threaded() -> bool:
+    """True when this process has one OS thread (threads started by C libraries count too)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return threading.active_count() == 1
+
+
+def _fork(path: str, spans: list[tuple[int, int]], cfg: AuditConfig, digest: bool) -> _Job:
+    """Fork a worker: no interpreter start-up. Only used while this process has one thread,
+    the one case where fork is safe (no lock can be held by a thread that does not exist)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which leaves through os._exit
+        code = 1
+        try:
+            os.close(read_end)
+            _tune_malloc()
+            payload = msgspec.msgpack.encode([scan_file_range(path, a, b, cfg, digest) for a, b in spans])
+            with os.fdopen(write_end, "wb") as out:
+                out.write(payload)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    return _Job(pid=pid, stdout=os.fdopen(read_end, "rb"), popen=None, spans=spans)
+
+
+def _spawn(path: str, spans: list[tuple[int, int]], cfg: AuditConfig, digest: bool) -> _Job:
+    """Start ``python -m readiness.audit.worker`` (used when threads make fork unsafe)."""
+    env = dict(os.environ)
+    here = str(Path(__file__).resolve().parents[2])  # the folder holding the readiness package
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(64 << 20))
+    env.setdefault("MALLOC_TRIM_THRESHOLD_", str(128 << 20))
+    child = Popen(
+        [sys.executable, "-m", "readiness.audit.worker"],
+        stdin=PIPE,
+        stdout=PIPE,
+        stderr=DEVNULL,
+        env=env,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        child.stdin.write(msgspec.msgpack.encode(Request(path, spans, cfg, digest)))
+    except BrokenPipeError:
+        pass  # the worker died at once: _collect sees its exit status and scans here instead
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.close()
+    return _Job(pid=child.pid, stdout=child.stdout, popen=child, spans=spans)
+
+
+@dataclasses.dataclass
+class _Job:
+    pid: int
+    stdout: IO[bytes]
+    popen: Popen[bytes] | None
+    spans: list[tuple[int, int]]
+    done: bool = False
+
+    def wait(self) -> int:
+        if self.popen is not None:
+            return self.popen.wait()
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    def reap(self) -> None:
+        """Make sure the worker is gone (on error or interrupt in the parent)."""
+        if self.done:
+            return
+        self.done = True
+        self.stdout.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.wait()
+
+
+def _collect(job: _Job, path: str, cfg: AuditConfig, digest: bool) -> list[Part]:
+    """A worker's parts; should it fail for any reason, its spans are scanned here instead."""
+    out = job.stdout.read()
+    job.stdout.close()
+    job.done = True
+    if job.wait() == 0:
+        try:
+            return msgspec.msgpack.decode(out, type=list[Part])
+        except msgspec.DecodeError:
+            pass
+    return [scan_file_range(path, a, b, cfg, digest) for a, b in job.spans]
+
+
+def _scan_parts(path: str, f: BinaryIO, start: int, end: int, cfg: AuditConfig, digest: bool) -> list[Part]:
+    """Scan ``[start, end)``: in-process, or on all cores for large spans.
+
+    With ``w`` workers the span is cut into ``w`` ranges at line starts, each scanned by its
+    own worker process, then the parts are stitched here. Workers are forked when this process
+    is single-threaded (the CLI), else started as ``python -m readiness.audit.worker``.
+    """
     workers = _workers(cfg)
     if workers <= 1 or end - start < cfg.parallel_min_bytes:
         return [scan_range(f, start, end, cfg, digest)]
-    pieces = workers * 2
-    cuts = [start + (end - start) * k // pieces for k in range(1, pieces)]
+    cuts = [start + (end - start) * k // workers for k in range(1, workers)]
     spans = _ranges(f, start, end, cuts)
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["readiness.audit.scan"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(scan_file_range, path, a, b, cfg, digest) for a, b in spans]
-        return [fut.result() for fut in futures]
+    start_job = _fork if hasattr(os, "fork") and _single_threaded() else _spawn
+    jobs: list[_Job | tuple[int, int]] = []
+    try:
+        for span in spans:
+            try:
+                jobs.append(start_job(path, [span], cfg, digest))
+            except OSError:  # cannot start a worker (no fork, no interpreter): scan it here
+                jobs.append(span)
+        parts: list[Part] = []
+        for job in jobs:
+            if isinstance(job, _Job):
+                parts.extend(_collect(job, path, cfg, digest))
+            else:
+                parts.append(scan_range(f, job[0], job[1], cfg, digest))
+        return parts
+    finally:
+        for job in jobs:
+            if isinstance(job, _Job):
+                job.reap()
 
 
 def _result(
