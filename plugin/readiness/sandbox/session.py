@@ -15,16 +15,18 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from subprocess import Popen
 
-from . import binance, bot, riskclient, telegram
+from . import binance, bot, faults, faults_deploy, telegram
+from .faults import SessionFault
 from .server import BackgroundServer
 
-#: Faults the session applies to the running bot from outside, through its own interfaces.
-SESSION_FAULTS: Mapping[str, str] = {
-    "bot_killswitch_active": "kill switch switched on once the bot runs (fails system.killswitch_inactive)",
-    "bot_pid_file_missing": "the bot's PID file deleted once the bot runs (fails system.required_files)",
-}
 #: Every fault the sandbox knows, by name; each is meant to fail exactly one check.
-FAULTS: Mapping[str, str] = {**binance.FAULTS, **telegram.FAULTS, **bot.FAULTS, **SESSION_FAULTS}
+SESSION_FAULTS: Mapping[str, SessionFault] = {**faults.FAULTS, **faults_deploy.FAULTS}
+FAULTS: Mapping[str, str] = {
+    **binance.FAULTS,
+    **telegram.FAULTS,
+    **bot.FAULTS,
+    **{name: fault.description for name, fault in SESSION_FAULTS.items()},
+}
 
 
 class SandboxError(Exception):
@@ -88,10 +90,8 @@ class Sandbox:
         return self.env
 
     def _apply_session_faults(self, bot_dir: Path) -> None:
-        if "bot_killswitch_active" in self.faults:
-            riskclient.connect(bot_dir).activate_kill_switch("sandbox fault bot_killswitch_active")
-        if "bot_pid_file_missing" in self.faults:
-            (bot_dir / bot.PID_FILE).unlink()
+        for name in sorted(self.faults & set(SESSION_FAULTS)):
+            SESSION_FAULTS[name].apply(bot_dir, self.env)
 
     def _serve(self, app: object) -> str:
         server = BackgroundServer(app)  # type: ignore[arg-type]
