@@ -160,6 +160,8 @@ def test_sandbox_reports_say_so_on_their_first_line(pytester: pytest.Pytester) -
     text = (pytester.path / "reports" / "readiness.json").read_text()
     assert text.splitlines()[0].startswith('{"notice": "SANDBOX RUN')
     assert json.loads(text)["sandbox"] is True
+    html = (pytester.path / "reports" / "readiness.html").read_text()
+    assert html.splitlines()[0].startswith("<!DOCTYPE html><!-- SANDBOX RUN")
     section = result.stdout.lines.index(next(line for line in result.stdout.lines if "= readiness =" in line))
     assert result.stdout.lines[section + 1].startswith("SANDBOX RUN")
 
