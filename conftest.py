@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from readiness.audit import AuditResult, TrailUnreadable, default_cache_dir, validate_file
 from readiness.plugin import spec_key, state_key
 from readiness.probes.catalogue import PROBES
 from readiness.probes.network import ProbeSet
@@ -20,3 +21,16 @@ async def probes(request: pytest.FixtureRequest) -> AsyncIterator[ProbeSet]:
     probe_set.start(PROBES, request.config.stash[state_key].settings, selected)
     yield probe_set
     await probe_set.close()
+
+
+@pytest.fixture(scope="session")
+def audit_trail(request: pytest.FixtureRequest) -> AuditResult | TrailUnreadable | None:
+    """The audit trail validated once per run (incrementally, from the reports folder's cache)."""
+    state = request.config.stash[state_key]
+    path = state.settings.audit_trail
+    if path is None:
+        return None
+    try:
+        return validate_file(path, cache_dir=default_cache_dir(state.out_dir))
+    except TrailUnreadable as exc:
+        return exc

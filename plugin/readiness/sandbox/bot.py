@@ -91,7 +91,16 @@ FAULTS: Final[dict[str, str]] = {
     "(fails ops.api_latency_p95)",
     "positions_mismatch": "seeds the BTCUSDT position at 0.4 BTC while the exchange holds 0.5 "
     "(fails drill.position_reconciliation; only on a fresh positions.db)",
+    "audit_garbage_line": "writes one line that is not JSON after bot_started, the chain carried over it "
+    "(fails audit.jsonl_valid)",
+    "audit_seq_gap": "skips one seq number after bot_started, the line otherwise well-formed and chained "
+    "(fails audit.sequence_intact)",
+    "audit_chain_broken": "writes one line whose prev_sha256 is wrong after bot_started "
+    "(fails audit.hash_chain_intact)",
 }
+#: Faults that damage the audit trail once, on the event after ``bot_started``.
+AUDIT_FAULTS: Final = ("audit_garbage_line", "audit_seq_gap", "audit_chain_broken")
+GARBAGE_LINE: Final = b"{this line is not JSON"
 """Fault name -> what the bot does wrong and the check meant to catch it."""
 
 SEED_POSITIONS: Final[tuple[tuple[str, float, float], ...]] = (
@@ -225,8 +234,16 @@ class AuditTrail:
     decides what to do with the file.
     """
 
-    def __init__(self, path: Path, *, torn_tail: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        torn_tail: Callable[[], dict[str, Any]] | None = None,
+        damage: str | None = None,
+    ) -> None:
         self.path = path
+        self._damage = damage  # one of AUDIT_FAULTS, done once on the second event
+        self._appended = 0
         self.seq = 0
         self.prev_sha256 = ZERO_HASH
         self.problem: str | None = None
@@ -268,9 +285,20 @@ class AuditTrail:
             self.dropped += 1
             return None
         seq = self.seq + 1
-        line = _audit_line(event, seq, self.prev_sha256, fields)
+        prev_sha256 = self.prev_sha256
+        prefix = b""
+        self._appended += 1
+        if self._damage is not None and self._appended == 2:
+            if self._damage == "audit_seq_gap":
+                seq += 1
+            elif self._damage == "audit_chain_broken":
+                prev_sha256 = "f" * 64
+            else:
+                prefix = GARBAGE_LINE + b"\n"
+                prev_sha256 = hashlib.sha256(GARBAGE_LINE).hexdigest()
+        line = _audit_line(event, seq, prev_sha256, fields)
         lines = [line]
-        data = self._held_back + line + b"\n"
+        data = self._held_back + prefix + line + b"\n"
         self._held_back = b""
         if self._torn_tail is not None and event != "bot_stopped":
             # Fault torn_audit_on_kill: in the same write, end the file inside a heartbeat line.
@@ -465,7 +493,10 @@ class Bot:
         self.pid = os.getpid()
         self.faults = settings.faults
         torn = "torn_audit_on_kill" in self.faults
-        self.audit = AuditTrail(self.dir / AUDIT_FILE, torn_tail=self._heartbeat_fields if torn else None)
+        damage = next((fault for fault in AUDIT_FAULTS if fault in self.faults), None)
+        self.audit = AuditTrail(
+            self.dir / AUDIT_FILE, torn_tail=self._heartbeat_fields if torn else None, damage=damage
+        )
         self.store: PositionStore | None = None
         self.risk: dict[str, float] = {}
         self.kill = KillSwitch()

@@ -15,12 +15,12 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from subprocess import Popen
 
-from . import binance, bot, faults, faults_deploy, telegram
+from . import binance, bot, faults, faults_audit, faults_deploy, telegram
 from .faults import SessionFault
 from .server import BackgroundServer
 
 #: Every fault the sandbox knows, by name; each is meant to fail exactly one check.
-SESSION_FAULTS: Mapping[str, SessionFault] = {**faults.FAULTS, **faults_deploy.FAULTS}
+SESSION_FAULTS: Mapping[str, SessionFault] = {**faults.FAULTS, **faults_audit.FAULTS, **faults_deploy.FAULTS}
 FAULTS: Mapping[str, str] = {
     **binance.FAULTS,
     **telegram.FAULTS,
