@@ -9,6 +9,7 @@ pays for another's imports.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -85,10 +86,58 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK if result.valid else EXIT_INVALID
 
 
+def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "sandbox",
+        help="serve the Binance and Telegram emulators and the reference bot until Ctrl-C",
+        description="Serve the sandbox for manual drills; prints NAME=value lines that point a bot "
+        "or the harness at it (e.g. `export $(readiness sandbox | grep =)` in another shell).",
+    )
+    p.add_argument("--latency-ms", type=float, default=0.0, help="added to every emulator request")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME", help="inject a named fault")
+    p.add_argument("--list-faults", action="store_true", help="print the fault catalogue and exit")
+    p.set_defaults(func=cmd_sandbox)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from readiness.sandbox.session import Sandbox, SandboxError, describe_faults
+
+    if args.list_faults:
+        print(describe_faults())
+        return EXIT_OK
+    if not args.latency_ms >= 0:
+        print(f"readiness sandbox: --latency-ms must be >= 0, got {args.latency_ms:g}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        sandbox = Sandbox(latency_ms=args.latency_ms, faults=args.fault)
+    except SandboxError as exc:
+        print(f"readiness sandbox: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    with sandbox:
+        for name, value in sorted(sandbox.env.items()):
+            print(f"{name}={value}")
+        print("READINESS_TARGET=sandbox")
+        print(
+            f"# sandbox up in {sandbox.startup_s:.2f} s, files in {sandbox.workdir}; Ctrl-C stops it",
+            flush=True,
+        )
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="readiness", description="Deployment-readiness tools.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_audit(sub)
+    _add_sandbox(sub)
     return parser
 
 

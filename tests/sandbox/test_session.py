@@ -4,6 +4,7 @@ leaves nothing behind, also on failure, Ctrl-C and under xdist."""
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 import signal
 import subprocess
@@ -190,3 +191,36 @@ def test_harness_killed_outright_leaves_no_bot(pytester: pytest.Pytester) -> Non
     process.communicate(timeout=30)
     _gone, alive = psutil.wait_procs(bots, timeout=10)
     assert alive == []
+
+
+def test_readiness_sandbox_command_serves_until_interrupted() -> None:
+    import httpx
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "readiness.cli", "sandbox"], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    env: dict[str, str] = {}
+    for line in process.stdout:
+        if line.startswith("# sandbox up"):
+            break
+        name, _, value = line.rstrip("\n").partition("=")
+        env[name] = value
+    assert env["READINESS_TARGET"] == "sandbox"
+    me = httpx.get(f"{env['TELEGRAM_API_URL']}/bot{env['TELEGRAM_BOT_TOKEN']}/getMe").json()
+    assert me["ok"] is True
+    assert httpx.get(f"{env['BINANCE_API_URL']}/api/v3/ping").json() == {}
+    bot = psutil.Process(int(pathlib.Path(env["READINESS_PID_FILE"]).read_text()))
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    process.stdout.close()
+    psutil.wait_procs([bot], timeout=10)
+    assert not bot.is_running() or bot.status() == psutil.STATUS_ZOMBIE
+
+
+def test_readiness_sandbox_command_refuses_unknown_faults() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "readiness.cli", "sandbox", "--fault", "nope"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("readiness sandbox: unknown sandbox fault(s) nope; known faults: ")
