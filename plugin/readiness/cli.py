@@ -126,10 +126,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             f"# sandbox up in {sandbox.startup_s:.2f} s, files in {sandbox.workdir}; Ctrl-C stops it",
             flush=True,
         )
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     return EXIT_OK
 
 
