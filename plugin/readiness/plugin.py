@@ -192,8 +192,8 @@ def _start_sandbox(config: pytest.Config, settings: Settings) -> None:
         if latency is not None or faults:
             raise pytest.UsageError("--sandbox-latency-ms and --sandbox-fault need --target sandbox")
         return
-    if _is_worker(config):
-        return  # the controller's sandbox is already in this process's environment
+    if _is_worker(config) or config.getoption("help"):
+        return  # a worker inherits the controller's sandbox through the environment
     if latency is not None and not latency >= 0:
         raise pytest.UsageError(f"--sandbox-latency-ms: must be >= 0, got {latency:g}")
     from .sandbox.session import Sandbox, SandboxError
@@ -224,9 +224,6 @@ def _build_state(config: pytest.Config) -> RunState:
     rootdir = Path(config.rootpath)
     invocation_dir = Path(config.invocation_params.dir)
     settings, environ = _load_settings(config)
-    _start_sandbox(config, settings)
-    if sandbox_key in config.stash:
-        settings, environ = _load_settings(config)
     go = _threshold(config, "readiness_go")
     conditional = _threshold(config, "readiness_conditional")
     if conditional > go:
@@ -251,6 +248,9 @@ def _build_state(config: pytest.Config) -> RunState:
             raise pytest.UsageError(str(exc)) from None
     out_option, _ = _option_or_ini(config, "readiness_dir")
     out_dir = (invocation_dir if config.getoption("readiness_dir") else rootdir) / (out_option or "reports")
+    _start_sandbox(config, settings)  # last: everything above may still refuse the run
+    if sandbox_key in config.stash:
+        settings, environ = _load_settings(config)
     return RunState(
         settings=settings,
         redact=Redactor.from_environ(environ, settings.secrets()),
@@ -433,10 +433,10 @@ def _dependency_order(items: list[pytest.Item]) -> list[pytest.Item]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[state_key]
     if not state.drill:
-        drills = [i for i in items if (s := i.stash.get(spec_key, None)) is not None and s.layer == "drill"]
+        drills = {i for i in items if (s := i.stash.get(spec_key, None)) is not None and s.layer == "drill"}
         if drills:
-            config.hook.pytest_deselected(items=drills)
-            items[:] = [i for i in items if i not in set(drills)]
+            config.hook.pytest_deselected(items=[i for i in items if i in drills])
+            items[:] = [i for i in items if i not in drills]
     items[:] = _dependency_order(items)
 
 
@@ -474,7 +474,7 @@ def readiness(request: pytest.FixtureRequest) -> CheckContext:
     """Record metrics, warnings and remediations from inside a readiness check."""
     node = request.node
     if spec_key not in node.stash:
-        raise pytest.UsageError(f"{node.nodeid}: the readiness fixture needs @pytest.mark.readiness(...)")
+        pytest.fail(f"{node.nodeid}: the readiness fixture needs @pytest.mark.readiness(...)", pytrace=False)
     state = request.config.stash[state_key]
     return CheckContext(node.stash[spec_key], node.stash[runtime_key], state.settings, state.redact)
 
