@@ -393,6 +393,25 @@ def test_fault_marks_the_artifacts(bots: Bots, fault: str, effect: Callable[[Bot
     check_trail(bots.trail)
 
 
+@pytest.mark.parametrize(
+    ("fault", "kinds"),
+    [
+        ("audit_garbage_line", {"json"}),
+        ("audit_seq_gap", {"seq_gap"}),
+        ("audit_chain_broken", {"chain_mismatch"}),
+    ],
+)
+def test_audit_faults_damage_one_line_in_one_way(bots: Bots, fault: str, kinds: set[str]) -> None:
+    from readiness.audit import validate_file
+
+    bots.start(fault)
+    wait_until(lambda: len(bots.trail.read_bytes().splitlines()) >= 4, 5, "a few events")
+    result = validate_file(bots.trail)
+    assert set(result.error_counts) == kinds
+    assert result.error_count == 1
+    assert result.errors[0].line == 2
+
+
 def test_every_fault_is_tested() -> None:
     source = Path(__file__).read_text()
     assert all(f'"{name}"' in source for name in FAULTS)
