@@ -4,6 +4,8 @@ the bot.)"""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +28,105 @@ def _remove_pid_file(bot_dir: Path, env: MutableMapping[str, str]) -> None:
     (bot_dir / bot.PID_FILE).unlink()
 
 
+def _remove_chat_id(bot_dir: Path, env: MutableMapping[str, str]) -> None:
+    env.pop("TELEGRAM_CHAT_ID", None)
+
+
+def _write_db(bot_dir: Path, sql: str) -> None:
+    """Change the sandbox bot's own DB through a second writer, as a buggy bot or a manual edit would."""
+    with contextlib.closing(sqlite3.connect(bot_dir / bot.DB_FILE, timeout=5.0, isolation_level=None)) as db:
+        db.execute(sql)
+
+
+def _corrupt_positions_db(bot_dir: Path, env: MutableMapping[str, str]) -> None:
+    # Replaced, not overwritten in place: the running bot keeps its open (now unlinked) file.
+    bot.atomic_write(bot_dir / bot.DB_FILE, b"\x00garbage, not an SQLite database\n" * 64)
+
+
+def _negative_price(bot_dir: Path, env: MutableMapping[str, str]) -> None:
+    _write_db(bot_dir, "UPDATE positions SET avg_price = -avg_price WHERE symbol = 'BTCUSDT'")
+
+
+def _close_without_audit(bot_dir: Path, env: MutableMapping[str, str]) -> None:
+    _write_db(bot_dir, "UPDATE positions SET status = 'closed' WHERE symbol = 'ETHUSDT'")
+
+
+#: What fault ``risk_config_invalid`` writes: a config the bot would accept, with a loss limit per
+#: trade above the daily one.
+INVALID_RISK = {**bot.DEFAULT_RISK, "max_loss_per_trade_usdt": 2500.0}
+
+
+def _invalid_risk_config(bot_dir: Path, env: MutableMapping[str, str]) -> None:
+    bot.atomic_write(bot_dir / bot.RISK_FILE, bot.render_risk(INVALID_RISK).encode())
+
+
+class LenientRiskManager:
+    """Fault ``risk_manager_broken``: the bot's risk manager asked every order as if it were 1 USDT,
+    so nothing ever exceeds max_position_usdt. The kill switch is the bot's own."""
+
+    def __init__(self, inner: riskclient.RiskManagerClient) -> None:
+        self._inner = inner
+
+    @property
+    def kill_switch_active(self) -> bool:
+        return self._inner.kill_switch_active
+
+    def activate_kill_switch(self, reason: str) -> None:
+        self._inner.activate_kill_switch(reason)
+
+    def deactivate_kill_switch(self, reason: str) -> None:
+        self._inner.deactivate_kill_switch(reason)
+
+    def validate_trade(self, symbol: str, side: str, quote_qty: float) -> tuple[bool, str]:
+        return self._inner.validate_trade(symbol, side, min(float(quote_qty), 1.0))
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def lenient_risk_manager() -> LenientRiskManager:
+    """The ``READINESS_RISK_MANAGER`` factory fault ``risk_manager_broken`` points the run at."""
+    return LenientRiskManager(riskclient.connect())
+
+
+def _broken_risk_manager(bot_dir: Path, env: MutableMapping[str, str]) -> None:
+    env["READINESS_RISK_MANAGER"] = f"{__name__}:lenient_risk_manager"
+
+
 FAULTS: dict[str, SessionFault] = {
     "bot_killswitch_active": SessionFault(
         "kill switch switched on once the bot runs (fails system.killswitch_inactive)", _activate_kill_switch
     ),
     "bot_pid_file_missing": SessionFault(
         "the bot's PID file deleted once the bot runs (fails system.required_files)", _remove_pid_file
+    ),
+    "env_incomplete": SessionFault(
+        "TELEGRAM_CHAT_ID left out of the run's settings (fails env.config_complete; the checks that "
+        "need the chat end skipped)",
+        _remove_chat_id,
+    ),
+    "positions_db_corrupt": SessionFault(
+        "the bot's positions.db replaced by garbage once the bot runs (fails positions.db_healthy; "
+        "the checks reading the DB end blocked)",
+        _corrupt_positions_db,
+    ),
+    "positions_negative_price": SessionFault(
+        "the open BTCUSDT position's avg_price made negative in positions.db (fails positions.values_sane)",
+        _negative_price,
+    ),
+    "tracker_audit_mismatch": SessionFault(
+        "ETHUSDT marked closed in positions.db with no position_closed event in the audit trail "
+        "(fails integration.tracker_audit_consistent)",
+        _close_without_audit,
+    ),
+    "risk_config_invalid": SessionFault(
+        "risk.toml rewritten once the bot runs with max_loss_per_trade_usdt above max_daily_loss_usdt "
+        "(fails risk.config_valid; integration.risk_manager_contract ends blocked)",
+        _invalid_risk_config,
+    ),
+    "risk_manager_broken": SessionFault(
+        "READINESS_RISK_MANAGER points at a risk manager that allows a BUY above max_position_usdt "
+        "(fails integration.risk_manager_contract)",
+        _broken_risk_manager,
     ),
 }

@@ -1,0 +1,507 @@
+"""Configuration, positions-DB, risk-config and consistency checks: healthy passes; each sandbox
+fault or bad input fails exactly its check, names the file, and leaves the bot's files untouched."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import math
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness.probes import files
+from readiness.sandbox import bot
+
+from ..helpers import check_entry, outcomes, run_catalogue
+
+FILES = (
+    "checks/component/test_config.py",
+    "checks/component/test_positions.py",
+    "checks/component/test_risk.py",
+    "checks/integration/test_consistency.py",
+)
+MINE = (
+    "env.config_complete",
+    "security.env_file_permissions",
+    "security.env_not_committed",
+    "positions.db_healthy",
+    "positions.values_sane",
+    "risk.config_valid",
+    "integration.tracker_audit_consistent",
+    "integration.risk_manager_contract",
+)
+SCHEMA = "CREATE TABLE positions(symbol TEXT, qty REAL, avg_price REAL, status TEXT, opened_at, updated_at)"
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file in ``folder`` by name, with its SHA-256 (or where it points, for a symlink)."""
+    state: dict[str, str] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_symlink():
+            state[path.name] = "-> " + os.readlink(path)
+        elif path.is_file() and os.stat(path).st_mode & 0o444:
+            state[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            state[path.name] = oct(os.stat(path).st_mode)
+    return state
+
+
+def assert_clean_summary(report: dict[str, Any]) -> None:
+    stdout = report["_stdout"]
+    assert "INTERNALERROR" not in stdout
+    assert "Traceback" not in stdout
+    assert "readiness verdict:" in stdout
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, timeout=30)
+
+
+def make_env_repo(tmp_path: Path, *, ignored: bool = True, tracked: bool = False, mode: int = 0o600) -> Path:
+    """A git work tree holding a ``.env``; returns the env file's path."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    if ignored:
+        (repo / ".gitignore").write_text(".env\n")
+    env_file = repo / ".env"
+    env_file.write_text("# secrets for this run come from the sandbox\nREADINESS_QUOTE_ASSET=USDT\n")
+    env_file.chmod(mode)
+    if tracked:
+        git(repo, "add", "-f", ".env")
+    return env_file
+
+
+# --- the sandbox -------------------------------------------------------------------------------
+
+
+def test_healthy_sandbox_passes_all_eight(tmp_path: Path) -> None:
+    env_file = make_env_repo(tmp_path)
+    before = snapshot(env_file.parent)
+    report = run_catalogue(tmp_path, *FILES, "--target", "sandbox", "--env-file", str(env_file))
+    assert outcomes(report) == dict.fromkeys(MINE, "passed")
+    assert report["verdict"] == "GO"
+    assert_clean_summary(report)
+    assert snapshot(env_file.parent) == before
+    metrics = {
+        m["name"]: m["value"] for m in check_entry(report, "integration.tracker_audit_consistent")["metrics"]
+    }
+    assert metrics == {"open_positions": 2, "position_events": 2}
+    assert check_entry(report, "integration.risk_manager_contract")["metrics"][0]["value"] == 30000
+
+
+@pytest.mark.parametrize(
+    ("fault", "changed", "message", "remediation"),
+    [
+        (
+            "env_incomplete",
+            {"env.config_complete": "failed"},
+            "1 of 10 settings missing for target sandbox: TELEGRAM_CHAT_ID",
+            "Set TELEGRAM_CHAT_ID in .env or the environment",
+        ),
+        (
+            "positions_db_corrupt",
+            {
+                "positions.db_healthy": "failed",
+                "positions.values_sane": "blocked",
+                "integration.tracker_audit_consistent": "blocked",
+            },
+            "positions DB */bot/positions.db is not an SQLite database (no SQLite header)",
+            "restore the DB from backup",
+        ),
+        (
+            "positions_negative_price",
+            {"positions.values_sane": "failed"},
+            "positions DB */bot/positions.db: 1 problem(s): BTCUSDT avg_price -50000.0 is not positive",
+            "fix them from the exchange's fills",
+        ),
+        (
+            "tracker_audit_mismatch",
+            {"integration.tracker_audit_consistent": "failed"},
+            "positions DB */positions.db vs audit trail */audit.jsonl: "
+            "ETHUSDT is open per the audit trail (line *, qty 5) but not in the DB",
+            "Reconcile the positions DB with the audit trail",
+        ),
+        (
+            "risk_config_invalid",
+            {"risk.config_valid": "failed", "integration.risk_manager_contract": "blocked"},
+            "risk config */bot/risk.toml: max_loss_per_trade_usdt = 2500 (line 4) exceeds max_daily_loss_usdt = 1000 (line 3)",
+            "set max_position_usdt, max_daily_loss_usdt, max_loss_per_trade_usdt",
+        ),
+        (
+            "risk_manager_broken",
+            {"integration.risk_manager_contract": "failed"},
+            "a BUY of 60000 USDT BTCUSDT, 2x max_position_usdt (30000), was allowed: *",
+            "validate_trade must reject any order above max_position_usdt",
+        ),
+    ],
+)
+def test_each_fault_fails_exactly_its_check(
+    tmp_path: Path, fault: str, changed: dict[str, str], message: str, remediation: str
+) -> None:
+    report = run_catalogue(tmp_path, *FILES, "--target", "sandbox", "--sandbox-fault", fault)
+    untouched = "not_applicable"  # no env file in these runs
+    expected = dict.fromkeys(MINE, "passed") | {
+        "security.env_file_permissions": untouched,
+        "security.env_not_committed": untouched,
+        **changed,
+    }
+    assert outcomes(report) == expected
+    failed = next(check_id for check_id, outcome in changed.items() if outcome == "failed")
+    entry = check_entry(report, failed)
+    assert fnmatch.fnmatch(entry["message"], message), entry["message"]
+    assert remediation in entry["remediation"]
+    assert remediation in report["_stdout"]
+    assert_clean_summary(report)
+    # Every fault here hits a tier-1 check, except the tier-2 values check (the score still drops).
+    assert report["verdict"] == ("GO" if fault == "positions_negative_price" else "NO-GO")
+    assert report["score"] < 100
+    if fault == "env_incomplete":  # and with no env file, the env-file checks do not apply
+        assert check_entry(report, "security.env_not_committed")["message"] == (
+            "no env file: secrets come from the process environment only"
+        )
+
+
+# --- the env file ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("repo", "expected", "message", "remediation"),
+    [
+        (
+            {"mode": 0o644},
+            {"security.env_file_permissions": "failed", "security.env_not_committed": "passed"},
+            "env file */repo/.env has mode 0644: group and others can read or change the secrets in it",
+            "chmod 600 {env_file}",
+        ),
+        (
+            {"tracked": True, "ignored": False},
+            {"security.env_file_permissions": "passed", "security.env_not_committed": "failed"},
+            "env file */repo/.env is tracked by git (.env): its secrets are in the repository",
+            "git rm --cached .env, add .env to .gitignore",
+        ),
+        (
+            {"ignored": False},
+            {"security.env_file_permissions": "passed", "security.env_not_committed": "warned"},
+            "env file */repo/.env is not git-ignored: *",
+            None,
+        ),
+    ],
+)
+def test_env_file_bad_input(
+    tmp_path: Path, repo: dict[str, Any], expected: dict[str, str], message: str, remediation: str | None
+) -> None:
+    env_file = make_env_repo(tmp_path, **repo)
+    before = snapshot(env_file.parent)
+    report = run_catalogue(tmp_path, FILES[0], "--target", "testnet", "--env-file", str(env_file))
+    got = outcomes(report)
+    assert {check_id: got[check_id] for check_id in expected} == expected
+    entry = next(check_entry(report, c) for c, outcome in expected.items() if outcome != "passed")
+    assert fnmatch.fnmatch(entry["message"], message), entry["message"]
+    if remediation is not None:
+        assert remediation.format(env_file=env_file) in entry["remediation"]
+        assert remediation.format(env_file=env_file) in report["_stdout"]
+    assert_clean_summary(report)
+    assert snapshot(env_file.parent) == before
+
+
+def test_env_file_outside_git_is_not_applicable(tmp_path: Path) -> None:
+    env_file = tmp_path / "bot.env"
+    env_file.write_text("READINESS_QUOTE_ASSET=USDT\n")
+    env_file.chmod(0o600)
+    report = run_catalogue(tmp_path, FILES[0], "--target", "testnet", "--env-file", str(env_file))
+    entry = check_entry(report, "security.env_not_committed")
+    assert entry["outcome"] == "not_applicable"
+    assert entry["message"].endswith("is not in a git work tree")
+    assert check_entry(report, "security.env_file_permissions")["outcome"] == "passed"
+    # Nothing configured on testnet: the completeness check lists every variable a deployment needs.
+    missing = check_entry(report, "env.config_complete")
+    assert missing["outcome"] == "failed"
+    assert missing["message"].startswith(
+        "10 of 10 settings missing for target testnet: TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID, "
+        "BINANCE_TESTNET_API_KEY, BINANCE_TESTNET_API_SECRET, READINESS_AUDIT_TRAIL"
+    )
+
+
+# --- the positions DB --------------------------------------------------------------------------
+
+
+def make_db(path: Path, rows: list[tuple[Any, ...]] | None = None, *, wal: bool = False) -> None:
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        if wal:
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute(SCHEMA)
+        db.executemany(
+            "INSERT INTO positions VALUES (?, ?, ?, ?, 'x', 'x')",
+            rows if rows is not None else [("BTCUSDT", 0.5, 50000.0, "open")],
+        )
+
+
+@contextmanager
+def exclusive_writer(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (a rollback-journal DB), as a stuck writer would."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            db.execute("ROLLBACK")
+
+
+def _db_garbage(db: Path) -> None:
+    db.write_bytes(b"this is not a database\n" * 50)
+
+
+def _db_header_only_garbage(db: Path) -> None:
+    db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+
+
+def _db_zero(db: Path) -> None:
+    db.write_bytes(b"")
+
+
+def _db_wrong_table(db: Path) -> None:
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE trades(id INTEGER)")
+
+
+def _db_wrong_columns(db: Path) -> None:
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE positions(symbol TEXT, quantity REAL, status TEXT)")
+
+
+def _db_read_only(db: Path) -> None:
+    make_db(db)
+    db.chmod(0o444)
+
+
+def _db_unreadable(db: Path) -> None:
+    make_db(db)
+    db.chmod(0o000)
+
+
+def _db_loop(db: Path) -> None:
+    other = db.with_name("other.db")
+    db.symlink_to(other)
+    other.symlink_to(db)
+
+
+DB_CASES = {
+    "garbage": (_db_garbage, "positions DB {db} is not an SQLite database (no SQLite header)"),
+    "garbage_after_header": (_db_header_only_garbage, "positions DB {db} is *"),
+    "zero_bytes": (_db_zero, "positions DB {db} is empty (0 bytes): no SQLite database in it"),
+    "missing": (lambda db: None, "positions DB {db} does not exist"),
+    "wrong_table": (_db_wrong_table, "positions DB {db} has no table 'positions' (its tables: trades)"),
+    "wrong_columns": (
+        _db_wrong_columns,
+        "positions DB {db}: table positions lacks column(s) qty, avg_price, opened_at, updated_at "
+        "(it has symbol, quantity, status)",
+    ),
+    "read_only": (
+        _db_read_only,
+        "positions DB {db} is read-only (mode 0444): the bot cannot record positions",
+    ),
+    "unreadable": (_db_unreadable, "positions DB {db} is not readable (mode 0000)"),
+    "symlink_loop": (_db_loop, "positions DB {db} is a symlink loop (too many levels of symbolic links)"),
+    "locked": (make_db, "positions DB {db} is locked by another process (a writer held it over 2 s)"),
+}
+
+
+BAD_ROWS = [
+    ("BTCUSDT", -0.5, 50000.0, "open"),
+    ("ETHUSDT", math.nan, 2500.0, "open"),
+    ("SOLUSDT", "lots", 150.0, "open"),
+    ("XRPUSDT", 0.5, 1.0, "OPEN"),
+    ("XRPUSDT", 0.1, 1.0, "open"),
+    ("ADAUSDT", 1.0, 0.5, "opne"),
+    ("DOTUSDT", -1.0, -1.0, "closed"),  # closed rows keep whatever history they have
+]
+
+
+def test_bad_position_values(tmp_path: Path) -> None:
+    folder = tmp_path / "bot"
+    folder.mkdir()
+    db = folder / "positions.db"
+    make_db(db, BAD_ROWS, wal=True)
+    before = snapshot(folder)
+    report = run_catalogue(tmp_path, FILES[1], "--target", "testnet", env={"READINESS_POSITIONS_DB": str(db)})
+    assert outcomes(report) == {"positions.db_healthy": "passed", "positions.values_sane": "failed"}
+    entry = check_entry(report, "positions.values_sane")
+    assert entry["message"] == (
+        f"positions DB {db}: 5 problem(s): BTCUSDT qty -0.5 is not positive; "
+        "ETHUSDT qty is NULL (SQLite stores NaN as NULL); SOLUSDT qty is not a number (str 'lots'); "
+        "XRPUSDT is open in 2 rows; "
+        "1 row(s) with unknown status 'opne' (known: cancelled, closed, closing, open, pending)"
+    )
+    assert "fix them from the exchange's fills" in report["_stdout"]
+    assert_clean_summary(report)
+    assert snapshot(folder) == before  # the WAL database was read with no -wal/-shm created
+
+
+def test_wal_without_shm_is_read_from_a_copy(tmp_path: Path) -> None:
+    """A WAL with committed rows but no -shm (copied off a host): read, and nothing created beside it."""
+    live, copy = tmp_path / "live", tmp_path / "copy"
+    live.mkdir()
+    copy.mkdir()
+    make_db(live / "positions.db", [], wal=True)
+    with closing(sqlite3.connect(live / "positions.db", isolation_level=None)) as writer:
+        writer.execute("INSERT INTO positions VALUES ('ETHUSDT', 5.0, 2500.0, 'open', 'x', 'x')")
+        for name in ("positions.db", "positions.db-wal"):
+            (copy / name).write_bytes((live / name).read_bytes())
+    before = snapshot(copy)
+    rows = files.read_positions(copy / "positions.db")
+    assert files.open_quantities(rows) == {"ETHUSDT": 5.0}
+    assert files.db_health(copy / "positions.db").problems == []
+    assert snapshot(copy) == before
+
+
+# --- the risk config ---------------------------------------------------------------------------
+
+GOOD_RISK = bot.render_risk(bot.DEFAULT_RISK)
+
+RISK_CASES: dict[str, tuple[bytes | None, str]] = {
+    "malformed": (
+        b"max_position_usdt = 30000\nmax_daily_loss_usdt = = 1000\n",
+        "risk config {path}: invalid TOML: * (at line 2, column *)",
+    ),
+    "wrong_types": (
+        GOOD_RISK.replace("max_open_positions = 5", 'max_open_positions = "five"')
+        .replace("cooldown_minutes = 15", "cooldown_minutes = true")
+        .encode(),
+        "risk config {path}: max_open_positions must be a number, got str 'five' (line 5); "
+        "cooldown_minutes must be a number, got bool True (line 6)",
+    ),
+    "negative_and_nan": (
+        GOOD_RISK.replace("30000.0", "-1.0").replace("= 1000.0", "= nan").encode(),
+        "risk config {path}: max_position_usdt must be positive, got -1.0 (line 2); "
+        "max_daily_loss_usdt must be finite, got nan (line 3)",
+    ),
+    "typo": (
+        GOOD_RISK.replace("max_open_positions", "max_open_position").encode(),
+        "risk config {path}: max_open_positions is missing (is 'max_open_position' (line 5) a typo?)",
+    ),
+    "not_utf8": (
+        b"max_position_usdt = 30000 # \xff\xfe\n",
+        "risk config {path}: the file is not UTF-8 text (byte 28)",
+    ),
+    "zero_bytes": (
+        b"",
+        "risk config {path}: max_position_usdt is missing; *; cooldown_minutes is missing",
+    ),
+    "nested": (
+        ("[risk]\n" + GOOD_RISK).encode(),
+        "risk config {path}: max_position_usdt is under ?risk? (line 3); it must be a top-level key; *",
+    ),
+    "unreadable": (GOOD_RISK.encode(), "risk config {path}: the file is not readable (mode 0000)"),
+    "missing": (None, "risk config {path}: the file does not exist"),
+    "symlink_loop": (
+        None,
+        "risk config {path}: the file is a symlink loop (too many levels of symbolic links)",
+    ),
+}
+
+
+def prepare_risk(folder: Path, case: str) -> Path:
+    path = folder / "risk.toml"
+    content, _ = RISK_CASES[case]
+    if content is not None:
+        path.write_bytes(content)
+    if case == "unreadable":
+        path.chmod(0o000)
+    if case == "symlink_loop":
+        path.symlink_to(folder / "loop.toml")
+        (folder / "loop.toml").symlink_to(path)
+    return path
+
+
+#: One catalogue run per bad DB, each with a bad risk config beside it: the checks are independent.
+PAIRS = list(zip(DB_CASES, RISK_CASES, strict=True))
+
+
+@pytest.mark.parametrize(("db_case", "risk_case"), PAIRS, ids=[f"{d}+{r}" for d, r in PAIRS])
+def test_bad_db_and_risk_config(tmp_path: Path, db_case: str, risk_case: str) -> None:
+    folder = tmp_path / "bot"
+    folder.mkdir()
+    db = folder / "positions.db"
+    prepare_db, db_message = DB_CASES[db_case]
+    prepare_db(db)
+    risk = prepare_risk(folder, risk_case)
+    before = snapshot(folder)
+    args = (FILES[1], FILES[2], "--target", "testnet")
+    env = {"READINESS_POSITIONS_DB": str(db), "READINESS_RISK_CONFIG": str(risk)}
+    if db_case == "locked":
+        with exclusive_writer(db):
+            report = run_catalogue(tmp_path, *args, env=env)
+    else:
+        report = run_catalogue(tmp_path, *args, env=env)
+    assert outcomes(report) == {
+        "positions.db_healthy": "failed",
+        "positions.values_sane": "blocked",
+        "risk.config_valid": "failed",
+    }
+    entry = check_entry(report, "positions.db_healthy")
+    assert fnmatch.fnmatch(entry["message"], db_message.format(db=db)), entry["message"]
+    assert entry["remediation"]
+    entry = check_entry(report, "risk.config_valid")
+    assert fnmatch.fnmatch(entry["message"], RISK_CASES[risk_case][1].format(path=risk)), entry["message"]
+    assert str(risk) in entry["remediation"] or "READINESS_RISK_CONFIG" in entry["remediation"]
+    assert_clean_summary(report)
+    assert str(db) in report["_stdout"]
+    assert str(risk) in report["_stdout"]
+    assert report["verdict"] == "NO-GO"
+    assert snapshot(folder) == before  # byte-identical, and no -wal/-shm/-journal left beside them
+
+
+def test_risk_config_unknown_key_warns(tmp_path: Path) -> None:
+    path = tmp_path / "risk.toml"
+    path.write_text(GOOD_RISK + "max_leverage = 3\n")
+    config = files.read_risk_config(path)
+    assert config.problems == []
+    assert config.warnings == [f"risk config {path}: unknown key 'max_leverage' (line 7) is ignored"]
+
+
+# --- the probes in-process ---------------------------------------------------------------------
+
+
+def test_audit_position_replay(tmp_path: Path) -> None:
+    trail = tmp_path / "audit.jsonl"
+    trail.write_text(
+        "\n".join(
+            [
+                '{"event":"position_opened","symbol":"BTCUSDT","qty":0.5}',
+                '{"event":"position_opened","symbol":"ETHUSDT","qty":5}',
+                "not json, position_opened",
+                '{"event":"position_closed","symbol":"ETHUSDT","qty":2}',
+                '{"event":"position_opened","symbol":"SOLUSDT","qty":1}',
+                '{"event":"position_closed","symbol":"SOLUSDT"}',
+                '{"event":"position_opened","qty":1}',
+            ]
+        )
+        + "\n"
+    )
+    audit = files.audit_positions(trail)
+    assert audit.open == {"BTCUSDT": 0.5, "ETHUSDT": 3.0}
+    assert audit.events == 6
+    assert audit.problems == ["line 7: position_opened without a symbol"]
+    assert files.position_mismatches({"BTCUSDT": 0.5, "ETHUSDT": 3.0}, audit) == []
+    assert files.position_mismatches({"BTCUSDT": 0.4, "XRPUSDT": 1.0}, audit) == [
+        "BTCUSDT qty 0.4 in the DB, 0.5 per the audit trail (line 1)",
+        "ETHUSDT is open per the audit trail (line 4, qty 3) but not in the DB",
+        "XRPUSDT is open in the DB (qty 1) but not per the audit trail (no position event)",
+    ]
+
+
+def test_git_status_reads_only(tmp_path: Path) -> None:
+    env_file = make_env_repo(tmp_path, tracked=True, ignored=False)
+    index = (env_file.parent / ".git" / "index").read_bytes()
+    status = files.git_status(env_file)
+    assert (status.state, status.relpath) == ("tracked", ".env")
+    assert (env_file.parent / ".git" / "index").read_bytes() == index
+    assert files.git_status(env_file, timeout=1e-6).state == "unknown"
