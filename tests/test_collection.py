@@ -179,3 +179,10 @@ def test_dependency_cycle_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: readiness depends= forms a cycle: a.one -> a.two -> a.one"])
+
+
+def test_selecting_a_check_by_node_id(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_checks=CHECKS)
+    result = pytester.runpytest("test_checks.py::test_component", "test_checks.py::test_system")
+    result.assert_outcomes(passed=2)
+    assert set(outcomes(read_report(pytester))) == {"env.config_complete", "system.disk_space"}

@@ -366,7 +366,7 @@ def _register_item(state: RunState, item: pytest.Item) -> str | None:
     except InvalidCheck as exc:
         return f"{item.nodeid}: readiness id {mark.kwargs.get('id')!r}: {exc}"
     first = state.collected.get(spec.id)
-    if first is not None:
+    if first is not None and first != item.nodeid:  # the same test may be collected twice (node-id args)
         return f"{item.nodeid}: readiness id {spec.id!r} is already used by {first}"
     state.collected[spec.id] = item.nodeid
     state.collected_specs[spec.id] = spec
