@@ -68,7 +68,7 @@ FAULTS: dict[str, str] = {
         "integration.filters_agree: order/test enforces a LOT_SIZE step 10x coarser than advertised"
     ),
     "binance_weight_high": "binance.rate_limit_headroom: X-MBX-USED-WEIGHT-1M reports 5,900+",
-    "binance_rate_limited": "binance.rate_limit_headroom: every request gets 429, Retry-After 30",
+    "binance_rate_limited": "binance.connectivity: every request gets 429, Retry-After 30",
     "binance_banned": "binance.connectivity: every request gets 418 (IP banned), Retry-After 120",
     "binance_mainnet_flavor": (
         "binance.endpoint_matches_target: a testnet emulator that serves /sapi like mainnet"
