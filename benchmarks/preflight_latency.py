@@ -39,8 +39,7 @@ def run(latency_ms: int, out: Path) -> tuple[float, dict[str, object]]:
             "sandbox",
             "--sandbox-latency-ms",
             str(latency_ms),
-            "--readiness-dir",
-            str(out),
+            f"--readiness-dir={out}",  # the = form: pytest reads a bare existing folder as a test path
         ],
         cwd=REPO,
         capture_output=True,
@@ -69,6 +68,8 @@ def main() -> None:
     print(f"  --sandbox-latency-ms 0:   {base:6.2f} s   runs: {' '.join(f'{t:.2f}' for t in fast)}")
     print(f"  --sandbox-latency-ms 300: {loaded:6.2f} s   runs: {' '.join(f'{t:.2f}' for t in slow)}")
     print(f"  verdicts: {report['verdict']} / {slow_report['verdict']}")
+    for reason in {*report["reasons"], *slow_report["reasons"]}:  # type: ignore[misc]
+        print(f"    - {reason}")
     trips = (loaded - base) / LATENCY_S
     print(f"  sequential round trips = (wall(300) - wall(0)) / 0.3 s = {trips:.2f}  (target <= 3)")
 

@@ -36,7 +36,7 @@ def run_catalogue(tmp_path: Any, *args: str, env: dict[str, str] | None = None) 
 
     out = tmp_path / "reports"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--readiness-dir", str(out), *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--readiness-dir={out}", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ import contextlib
 import pytest
 
 from readiness.context import CheckContext
-from readiness.probes import files
+from readiness.probes import drill, files
 from readiness.probes.risk import RiskManager, load_risk_manager
 
 #: A BUY this small must pass any sane limit; capped at half the limit for tiny configs.
@@ -71,7 +71,8 @@ def test_risk_manager_contract(readiness: CheckContext) -> None:
             remediation="Point READINESS_RISK_MANAGER at the bot's risk-manager factory; start the bot.",
         )
     try:
-        _exercise(readiness, manager, settings.symbol, limit)
+        with drill.exclusive(drill.lock_key(settings), shared=True):  # never mid-drill
+            _exercise(readiness, manager, settings.symbol, limit)
     finally:
         close = getattr(manager, "close", None)
         if callable(close):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from readiness.context import CheckContext
-from readiness.probes import host
+from readiness.probes import drill, host
 from readiness.probes.risk import load_risk_manager
 
 BOT_FILES = ("audit_trail", "positions_db", "risk_config", "log_file", "pid_file")
@@ -80,8 +80,8 @@ def test_killswitch_inactive(readiness: CheckContext) -> None:
     readiness.require("risk_manager")
     assert readiness.settings.risk_manager is not None
     try:
-        manager = load_risk_manager(readiness.settings.risk_manager)
-        active = manager.kill_switch_active
+        with drill.exclusive(drill.lock_key(readiness.settings), shared=True):  # not mid-drill
+            active = load_risk_manager(readiness.settings.risk_manager).kill_switch_active
     except Exception as exc:
         readiness.fail(
             f"READINESS_RISK_MANAGER={readiness.settings.risk_manager}: {exc}",
