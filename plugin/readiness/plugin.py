@@ -169,7 +169,8 @@ def _option_or_ini(config: pytest.Config, name: str) -> tuple[str | None, str]:
     return (str(ini) if ini else None), f"ini option {name}"
 
 
-def _load_settings(config: pytest.Config) -> tuple[Settings, dict[str, str]]:
+def _load_settings(config: pytest.Config, env_file: Path | None = None) -> tuple[Settings, dict[str, str]]:
+    """``env_file``: the sandbox's own ``.env``, used unless ``--env-file`` names another."""
     try:
         return load_settings(
             rootdir=Path(config.rootpath),
@@ -177,7 +178,7 @@ def _load_settings(config: pytest.Config) -> tuple[Settings, dict[str, str]]:
             environ=os.environ,
             target_option=config.getoption("readiness_target"),
             target_ini=config.getini("readiness_target") or None,
-            env_file_option=config.getoption("readiness_env_file"),
+            env_file_option=config.getoption("readiness_env_file") or (str(env_file) if env_file else None),
             config_option=config.getoption("readiness_config"),
         )
     except SettingsError as exc:
@@ -250,7 +251,7 @@ def _build_state(config: pytest.Config) -> RunState:
     out_dir = (invocation_dir if config.getoption("readiness_dir") else rootdir) / (out_option or "reports")
     _start_sandbox(config, settings)  # last: everything above may still refuse the run
     if sandbox_key in config.stash:
-        settings, environ = _load_settings(config)
+        settings, environ = _load_settings(config, config.stash[sandbox_key].env_file)
     return RunState(
         settings=settings,
         redact=Redactor.from_environ(environ, settings.secrets()),

@@ -412,6 +412,16 @@ def test_audit_faults_damage_one_line_in_one_way(bots: Bots, fault: str, kinds: 
     assert result.errors[0].line == 2
 
 
+def test_fault_silent_deactivation(bots: Bots) -> None:
+    bots.start("silent_deactivation")
+    client = bots.client()
+    client.activate_kill_switch("drill")
+    client.deactivate_kill_switch("drill over")
+    assert not client.kill_switch_active and client.validate_trade("BTCUSDT", "BUY", 100)[0]
+    bots.wait_event("alert_sent")
+    assert bots.events("kill_switch_activated") and not bots.events("kill_switch_deactivated")
+
+
 def test_every_fault_is_tested() -> None:
     source = Path(__file__).read_text()
     assert all(f'"{name}"' in source for name in FAULTS)

@@ -91,6 +91,8 @@ FAULTS: Final[dict[str, str]] = {
     "(fails ops.api_latency_p95)",
     "positions_mismatch": "seeds the BTCUSDT position at 0.4 BTC while the exchange holds 0.5 "
     "(fails drill.position_reconciliation; only on a fresh positions.db)",
+    "silent_deactivation": "deactivating the kill switch writes no kill_switch_deactivated event "
+    "(fails drill.killswitch_deactivation)",
     "audit_garbage_line": "writes one line that is not JSON after bot_started, the chain carried over it "
     "(fails audit.jsonl_valid)",
     "audit_seq_gap": "skips one seq number after bot_started, the line otherwise well-formed and chained "
@@ -667,7 +669,8 @@ class Bot:
         self.kill = KillSwitch(active, reason, now_iso())
         self._persist_kill_switch()
         event = "kill_switch_activated" if active else "kill_switch_deactivated"
-        seq = self.audit.append(event, reason=reason)
+        silent = not active and "silent_deactivation" in self.faults
+        seq = None if silent else self.audit.append(event, reason=reason)
         if active:
             log.warning("kill switch activated: %s", reason)
             text = f"<b>CRITICAL</b> kill switch activated: {html.escape(reason)}\nBUY orders are blocked."

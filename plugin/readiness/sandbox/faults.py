@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..probes import host
 from . import bot, riskclient
+
+#: The credentials file the sandbox writes beside the bot's folder, as a deployment would have.
+ENV_FILE = ".env"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +98,45 @@ def _broken_risk_manager(bot_dir: Path, env: MutableMapping[str, str]) -> None:
     env["READINESS_RISK_MANAGER"] = f"{__name__}:lenient_risk_manager"
 
 
+def _world_readable_env_file(bot_dir: Path, env: MutableMapping[str, str]) -> None:
+    (bot_dir.parent / ENV_FILE).chmod(0o644)
+
+
+def _commit_env_file(bot_dir: Path, env: MutableMapping[str, str]) -> None:
+    """Make the sandbox folder a git repository with its .env committed, as a careless deploy would."""
+    folder = bot_dir.parent
+    identity = ["-c", "user.name=sandbox", "-c", "user.email=sandbox@localhost", "-c", "commit.gpgsign=false"]
+    for command in (["init", "-q"], ["add", ENV_FILE], [*identity, "commit", "-q", "-m", "deploy config"]):
+        subprocess.run(["git", *command], cwd=folder, check=True, capture_output=True, timeout=10)
+
+
+def _disk_nearly_full(bot_dir: Path, env: MutableMapping[str, str]) -> None:
+    """The host's disk cannot be filled safely; ask for more free space than there is instead."""
+    env["READINESS_MIN_DISK_FREE_MB"] = str(int(host.disk_free_mb(bot_dir) * 2) + 1)
+
+
+def _memory_short(bot_dir: Path, env: MutableMapping[str, str]) -> None:
+    """Likewise for memory: let the bot's RSS limit exceed what the host has available."""
+    env["READINESS_MAX_RSS_MB"] = str(int(host.memory_available_mb() * 2) + 1)
+
+
 FAULTS: dict[str, SessionFault] = {
+    "env_file_world_readable": SessionFault(
+        "the run's .env is readable by everyone, mode 644 (fails security.env_file_permissions)",
+        _world_readable_env_file,
+    ),
+    "env_file_committed": SessionFault(
+        "the sandbox folder is a git repository with .env committed (fails security.env_not_committed)",
+        _commit_env_file,
+    ),
+    "host_disk_full": SessionFault(
+        "READINESS_MIN_DISK_FREE_MB raised above the free space, as on a full disk (fails system.disk_space)",
+        _disk_nearly_full,
+    ),
+    "host_memory_short": SessionFault(
+        "READINESS_MAX_RSS_MB raised above the available memory (fails system.memory_available)",
+        _memory_short,
+    ),
     "bot_killswitch_active": SessionFault(
         "kill switch switched on once the bot runs (fails system.killswitch_inactive)", _activate_kill_switch
     ),

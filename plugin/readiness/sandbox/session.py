@@ -61,6 +61,7 @@ class Sandbox:
         self._bot: Popen[bytes] | None = None
         self.startup_s = 0.0
         self.env: dict[str, str] = {}
+        self.env_file: Path | None = None
 
     def start(self) -> dict[str, str]:
         """Start everything and return the environment that points at it."""
@@ -77,6 +78,7 @@ class Sandbox:
                 "BINANCE_API_SECRET": self.binance.api_secret,
                 **bot.settings_env(bot_dir),
             }
+            self.env_file = self._write_env_file()
             bot_faults = sorted(self.faults & set(bot.FAULTS))
             # The bot follows this process: a harness killed outright leaves no bot behind.
             watch = ["--watch-pid", str(os.getpid())]
@@ -89,6 +91,16 @@ class Sandbox:
             raise
         self.startup_s = time.perf_counter() - started
         return self.env
+
+    def _write_env_file(self) -> Path:
+        """The credentials as a deployment keeps them: a ``.env`` only its owner can read."""
+        path = self.workdir / faults.ENV_FILE
+        secrets = [
+            name for name in self.env if name.startswith(("TELEGRAM_", "BINANCE_")) and "URL" not in name
+        ]
+        path.write_text("".join(f"{name}={self.env[name]}\n" for name in sorted(secrets)), encoding="utf-8")
+        path.chmod(0o600)
+        return path
 
     def _apply_session_faults(self, bot_dir: Path) -> None:
         for name in sorted(self.faults & set(SESSION_FAULTS)):
