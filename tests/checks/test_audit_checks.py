@@ -14,7 +14,7 @@ AUDIT = ("audit.present_writable", "audit.jsonl_valid", "audit.sequence_intact",
 
 
 def test_healthy_sandbox_trail_passes(tmp_path: Path) -> None:
-    report = run_catalogue(tmp_path, "-k", "audit", "--target", "sandbox")
+    report = run_catalogue(tmp_path, "checks/component/test_audit.py", "--target", "sandbox")
     assert outcomes(report) == dict.fromkeys(AUDIT, "passed")
     assert check_entry(report, "audit.present_writable")["metrics"][0]["name"] == "lines"
 
@@ -45,7 +45,9 @@ def test_healthy_sandbox_trail_passes(tmp_path: Path) -> None:
 def test_each_trail_fault_fails_exactly_its_check(
     tmp_path: Path, fault: str, check_id: str, message: str, remediation: str
 ) -> None:
-    report = run_catalogue(tmp_path, "-k", "audit", "--target", "sandbox", "--sandbox-fault", fault)
+    report = run_catalogue(
+        tmp_path, "checks/component/test_audit.py", "--target", "sandbox", "--sandbox-fault", fault
+    )
     assert outcomes(report) == dict.fromkeys(AUDIT, "passed") | {check_id: "failed"}
     entry = check_entry(report, check_id)
     assert __import__("fnmatch").fnmatch(entry["message"], message), entry["message"]
@@ -55,7 +57,12 @@ def test_each_trail_fault_fails_exactly_its_check(
 
 def test_missing_trail_fails_presence_and_blocks_the_rest(tmp_path: Path) -> None:
     report = run_catalogue(
-        tmp_path, "-k", "audit", "--target", "sandbox", "--sandbox-fault", "audit_trail_missing"
+        tmp_path,
+        "checks/component/test_audit.py",
+        "--target",
+        "sandbox",
+        "--sandbox-fault",
+        "audit_trail_missing",
     )
     assert outcomes(report) == {
         "audit.present_writable": "failed",
@@ -82,7 +89,11 @@ def _run_on(tmp_path: Path, content: bytes) -> dict[str, object]:
     trail.write_bytes(content)
     before = hashlib.sha256(content).hexdigest()
     report = run_catalogue(
-        tmp_path, "-k", "audit", "--target", "testnet", env={"READINESS_AUDIT_TRAIL": str(trail)}
+        tmp_path,
+        "checks/component/test_audit.py",
+        "--target",
+        "testnet",
+        env={"READINESS_AUDIT_TRAIL": str(trail)},
     )
     assert hashlib.sha256(trail.read_bytes()).hexdigest() == before  # read, never changed
     assert "Traceback" not in str(report["_stdout"]) and "INTERNALERROR" not in str(report["_stdout"])
@@ -107,7 +118,11 @@ def test_unreadable_trail_names_the_file(tmp_path: Path) -> None:
     folder = tmp_path / "a-folder.jsonl"
     folder.mkdir()
     report = run_catalogue(
-        tmp_path, "-k", "audit", "--target", "testnet", env={"READINESS_AUDIT_TRAIL": str(folder)}
+        tmp_path,
+        "checks/component/test_audit.py",
+        "--target",
+        "testnet",
+        env={"READINESS_AUDIT_TRAIL": str(folder)},
     )
     entry = check_entry(report, "audit.present_writable")
     assert entry["outcome"] == "failed"
