@@ -85,7 +85,7 @@ def make_env_repo(tmp_path: Path, *, ignored: bool = True, tracked: bool = False
 def test_healthy_sandbox_passes_all_eight(tmp_path: Path) -> None:
     env_file = make_env_repo(tmp_path)
     before = snapshot(env_file.parent)
-    report = run_catalogue(tmp_path, *FILES, "--target", "sandbox", "--env-file", str(env_file))
+    report = run_catalogue(tmp_path, *FILES, "--target", "sandbox", f"--env-file={env_file}")
     assert outcomes(report) == dict.fromkeys(MINE, "passed")
     assert report["verdict"] == "GO"
     assert_clean_summary(report)
@@ -200,7 +200,7 @@ def test_env_file_bad_input(
 ) -> None:
     env_file = make_env_repo(tmp_path, **repo)
     before = snapshot(env_file.parent)
-    report = run_catalogue(tmp_path, FILES[0], "--target", "testnet", "--env-file", str(env_file))
+    report = run_catalogue(tmp_path, FILES[0], "--target", "testnet", f"--env-file={env_file}")
     got = outcomes(report)
     assert {check_id: got[check_id] for check_id in expected} == expected
     entry = next(check_entry(report, c) for c, outcome in expected.items() if outcome != "passed")
@@ -216,7 +216,7 @@ def test_env_file_outside_git_is_not_applicable(tmp_path: Path) -> None:
     env_file = tmp_path / "bot.env"
     env_file.write_text("READINESS_QUOTE_ASSET=USDT\n")
     env_file.chmod(0o600)
-    report = run_catalogue(tmp_path, FILES[0], "--target", "testnet", "--env-file", str(env_file))
+    report = run_catalogue(tmp_path, FILES[0], "--target", "testnet", f"--env-file={env_file}")
     entry = check_entry(report, "security.env_not_committed")
     assert entry["outcome"] == "not_applicable"
     assert entry["message"].endswith("is not in a git work tree")
