@@ -81,16 +81,18 @@ def test_sandbox_under_xdist_is_shared_by_the_workers(pytester: pytest.Pytester)
     assert json.loads((pytester.path / "reports" / "readiness.json").read_text())["verdict"] == "GO"
 
 
-def test_interrupted_sandbox_run_leaves_no_process(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_slow="""
-        import os, time, pytest
-        @pytest.mark.readiness(id="sb.slow", layer="component", tier=2, title="T", remediation="R")
-        def test_slow():
-            print("WORKDIR=" + os.environ["READINESS_SANDBOX_BOT_DIR"], flush=True)
-            time.sleep(60)
-        """
-    )
+SLOW_CHECK = """
+import os, time, pytest
+@pytest.mark.readiness(id="sb.slow", layer="component", tier=2, title="T", remediation="R")
+def test_slow():
+    print("WORKDIR=" + os.environ["READINESS_SANDBOX_BOT_DIR"], flush=True)
+    time.sleep(60)
+"""
+
+
+def _start_slow_sandbox_run(pytester: pytest.Pytester) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
+    """A sandbox run held inside a check, and its bot, for tests that stop the run from outside."""
+    pytester.makepyfile(test_slow=SLOW_CHECK)
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "--target", "sandbox"],
         cwd=pytester.path,
@@ -108,6 +110,11 @@ def test_interrupted_sandbox_run_leaves_no_process(pytester: pytest.Pytester) ->
         if "readiness.sandbox.bot" in c.cmdline()
     ]
     assert bots, "the sandbox bot did not start"
+    return process, bots
+
+
+def test_interrupted_sandbox_run_leaves_no_process(pytester: pytest.Pytester) -> None:
+    process, bots = _start_slow_sandbox_run(pytester)
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=30)
     report = json.loads((pytester.path / "reports" / "readiness.json").read_text())
@@ -160,32 +167,7 @@ def test_sandbox_starts_quickly_and_stops_cleanly() -> None:
 
 def test_harness_killed_outright_leaves_no_bot(pytester: pytest.Pytester) -> None:
     """SIGKILL skips every cleanup hook; the bot notices its harness is gone and stops."""
-    pytester.makepyfile(
-        test_slow="""
-        import os, time, pytest
-        @pytest.mark.readiness(id="sb.slow", layer="component", tier=2, title="T", remediation="R")
-        def test_slow():
-            print("WORKDIR=" + os.environ["READINESS_SANDBOX_BOT_DIR"], flush=True)
-            time.sleep(60)
-        """
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "--target", "sandbox"],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "WORKDIR=" in line:
-            break
-    bots = [
-        c
-        for c in psutil.Process(process.pid).children(recursive=True)
-        if "readiness.sandbox.bot" in c.cmdline()
-    ]
-    assert bots
+    process, bots = _start_slow_sandbox_run(pytester)
     process.kill()
     process.communicate(timeout=30)
     _gone, alive = psutil.wait_procs(bots, timeout=10)
