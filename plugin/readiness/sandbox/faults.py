@@ -35,6 +35,9 @@ def _remove_pid_file(bot_dir: Path, env: MutableMapping[str, str]) -> None:
 
 def _remove_chat_id(bot_dir: Path, env: MutableMapping[str, str]) -> None:
     env.pop("TELEGRAM_CHAT_ID", None)
+    env_file = bot_dir.parent / ENV_FILE
+    lines = env_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    env_file.write_text("".join(x for x in lines if not x.startswith("TELEGRAM_CHAT_ID=")), encoding="utf-8")
 
 
 def _write_db(bot_dir: Path, sql: str) -> None:
