@@ -465,6 +465,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             write_atomic(state.manifest_dir / f"{worker_id}.json", json.dumps(manifest).encode())
         return
     _check_waivers(state)
+    _warm_sandbox(session.config, state)
+
+
+def _warm_sandbox(config: pytest.Config, state: RunState) -> None:
+    """Deployment checks read the bot's recent history; give a fresh sandbox bot a moment."""
+    sandbox = config.stash.get(sandbox_key, None)
+    if sandbox is not None and any(spec.layer == "deployment" for spec in state.expected.values()):
+        sandbox.wait_for_bot_activity()
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -719,6 +727,7 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     if state.manifest_dir is not None:
         _merge_manifest(state, state.manifest_dir / f"{node.gateway.id}.json")
     _check_waivers(state)
+    _warm_sandbox(node.config, state)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -84,13 +84,27 @@ class Sandbox:
             watch = ["--watch-pid", str(os.getpid())]
             self.env["READINESS_BOT_COMMAND"] = shlex.join(bot.command(bot_dir, bot_faults, extra_args=watch))
             self._bot = bot.start_bot(bot_dir, self.env, faults=bot_faults, extra_args=watch)
-            _wait_for_first_api_call(bot_dir / bot.AUDIT_FILE)
             self._apply_session_faults(bot_dir)
         except BaseException:
             self.stop()
             raise
         self.startup_s = time.perf_counter() - started
         return self.env
+
+    def wait_for_bot_activity(self, timeout: float = 2.0) -> None:
+        """Let the bot record its first API call (or its failure) before deployment checks read it.
+
+        A deployed bot has a history; one started a second ago may not have pinged yet. The bot
+        pings within ~0.3 s plus the injected latency; under a hanging-exchange fault it never
+        records a call, so this waits at most ``timeout``.
+        """
+        trail = self.workdir / "bot" / bot.AUDIT_FILE
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            content = trail.read_bytes()
+            if b'"event":"api_call"' in content or b'"event":"error"' in content:
+                return
+            time.sleep(0.02)
 
     def _write_env_file(self) -> Path:
         """The credentials as a deployment keeps them: a ``.env`` only its owner can read."""
@@ -127,20 +141,6 @@ class Sandbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def _wait_for_first_api_call(trail: Path, timeout: float = 2.0) -> None:
-    """Let the bot record its first API call (or its failure) before checks read the trail.
-
-    The bot pings within ~0.3 s of start; under a hanging-exchange fault it never records one,
-    so this waits at most ``timeout`` and then lets the run go on.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        content = trail.read_bytes()
-        if b'"event":"api_call"' in content or b'"event":"error"' in content:
-            return
-        time.sleep(0.02)
 
 
 def describe_faults() -> str:
