@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from readiness.context import CheckContext
+from readiness.plugin import state_key
 from readiness.probes import logs, process, trail
 from readiness.redact import MIN_SECRET_LENGTH
 from readiness.settings import DEFINITIONS
@@ -102,10 +103,16 @@ def test_process_memory(readiness: CheckContext) -> None:
 # -- the log -----------------------------------------------------------------------------------
 
 
-def _log_scan(readiness: CheckContext) -> logs.LogScan:
+@pytest.fixture(scope="session")
+def log_scan(pytestconfig: pytest.Config) -> logs.LogScan | None:
+    """The log's last window, scanned once for both log checks."""
+    path = pytestconfig.stash[state_key].settings.log_file
+    return None if path is None else logs.scan_log(path, lookback_s=LOG_LOOKBACK_S)
+
+
+def _log_scan(readiness: CheckContext, scan: logs.LogScan | None) -> logs.LogScan:
     readiness.require("log_file")
-    assert readiness.settings.log_file is not None
-    scan = logs.scan_log(readiness.settings.log_file, lookback_s=LOG_LOOKBACK_S)
+    assert scan is not None
     if scan.problem:
         readiness.fail(
             scan.problem,
@@ -123,8 +130,8 @@ def _log_scan(readiness: CheckContext) -> logs.LogScan:
     remediation="Read the CRITICAL records at the lines named, fix their cause and restart the bot; "
     "the check passes once none is younger than 15 minutes.",
 )
-def test_no_critical_logs(readiness: CheckContext) -> None:
-    scan = _log_scan(readiness)
+def test_no_critical_logs(readiness: CheckContext, log_scan: logs.LogScan | None) -> None:
+    scan = _log_scan(readiness, log_scan)
     readiness.metric("critical_records", scan.critical, threshold=0)
     if scan.critical:
         where = "" if scan.dated else " (no timestamps recognised: the whole log was read)"
@@ -144,8 +151,8 @@ def test_no_critical_logs(readiness: CheckContext) -> None:
     remediation="Read the ERROR records at the lines named and fix the most frequent cause (exchange "
     "or Telegram failures, bad data); more than 15 errors in 15 minutes is a bot in trouble.",
 )
-def test_error_rate(readiness: CheckContext) -> None:
-    scan = _log_scan(readiness)
+def test_error_rate(readiness: CheckContext, log_scan: logs.LogScan | None) -> None:
+    scan = _log_scan(readiness, log_scan)
     rate = scan.errors_per_minute
     readiness.metric("error_rate", round(rate, 3), unit="/min", threshold=MAX_ERRORS_PER_MIN)
     readiness.metric("error_records", scan.errors)
@@ -213,10 +220,16 @@ def test_secrets_not_in_logs(readiness: CheckContext) -> None:
 # -- the audit trail ---------------------------------------------------------------------------
 
 
-def _trail(readiness: CheckContext) -> trail.TrailFigures:
+@pytest.fixture(scope="session")
+def trail_figures(pytestconfig: pytest.Config) -> trail.TrailFigures | None:
+    """The trail's last hour, read once for the four checks that count in it."""
+    path = pytestconfig.stash[state_key].settings.audit_trail
+    return None if path is None else trail.read_trail(path, lookback_s=OPS_LOOKBACK_S)
+
+
+def _trail(readiness: CheckContext, figures: trail.TrailFigures | None) -> trail.TrailFigures:
     readiness.require("audit_trail")
-    assert readiness.settings.audit_trail is not None
-    figures = trail.read_trail(readiness.settings.audit_trail, lookback_s=OPS_LOOKBACK_S)
+    assert figures is not None
     if figures.problem:
         readiness.fail(
             figures.problem,
@@ -234,8 +247,8 @@ def _trail(readiness: CheckContext) -> trail.TrailFigures:
     remediation="The bot records nothing: check that it is not hung (stack dump, CPU), that it still "
     "writes to READINESS_AUDIT_TRAIL (not to a rotated or deleted file), and restart it.",
 )
-def test_recent_activity(readiness: CheckContext) -> None:
-    figures = _trail(readiness)
+def test_recent_activity(readiness: CheckContext, trail_figures: trail.TrailFigures | None) -> None:
+    figures = _trail(readiness, trail_figures)
     age = figures.age_s()
     if age is None:
         if figures.lines == 0:
@@ -265,8 +278,8 @@ def test_recent_activity(readiness: CheckContext) -> None:
     remediation="Check the network path to the exchange's websocket (packet loss, proxies, idle "
     "timeouts) and that the bot answers pings; more than 5 reconnects an hour means gaps in market data.",
 )
-def test_ws_reconnects(readiness: CheckContext) -> None:
-    figures = _trail(readiness)
+def test_ws_reconnects(readiness: CheckContext, trail_figures: trail.TrailFigures | None) -> None:
+    figures = _trail(readiness, trail_figures)
     count = figures.count("ws_reconnect")
     readiness.metric("ws_reconnects", count, unit="/h", threshold=MAX_WS_RECONNECTS_PER_HOUR)
     if count > MAX_WS_RECONNECTS_PER_HOUR:
@@ -284,8 +297,8 @@ def test_ws_reconnects(readiness: CheckContext) -> None:
     remediation="Find what failed behind the breaker (the error and api_call events before each "
     "circuit_breaker_open, the exchange's status page); while a breaker is open the bot does not trade.",
 )
-def test_circuit_breaker_trips(readiness: CheckContext) -> None:
-    figures = _trail(readiness)
+def test_circuit_breaker_trips(readiness: CheckContext, trail_figures: trail.TrailFigures | None) -> None:
+    figures = _trail(readiness, trail_figures)
     count = figures.count("circuit_breaker_open")
     readiness.metric("circuit_breaker_trips", count, threshold=MAX_CIRCUIT_BREAKER_TRIPS)
     if count > MAX_CIRCUIT_BREAKER_TRIPS:
@@ -303,8 +316,8 @@ def test_circuit_breaker_trips(readiness: CheckContext) -> None:
     remediation="Run the bot closer to the exchange (region, network), check host load and the "
     "exchange's status; a p95 above 1000 ms makes orders miss their prices.",
 )
-def test_api_latency_p95(readiness: CheckContext) -> None:
-    figures = _trail(readiness)
+def test_api_latency_p95(readiness: CheckContext, trail_figures: trail.TrailFigures | None) -> None:
+    figures = _trail(readiness, trail_figures)
     p95 = figures.latency_p95_ms
     readiness.metric("api_calls", len(figures.latencies_ms))
     if p95 is None:

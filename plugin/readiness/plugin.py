@@ -577,14 +577,6 @@ def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] 
 # --- the end of the run -----------------------------------------------------------------------
 
 
-def _expected_from_manifests(state: RunState) -> None:
-    """Under xdist: every check the workers collected, in collection order."""
-    if state.manifest_dir is None:
-        return
-    for path in sorted(state.manifest_dir.glob("*.json")):
-        _merge_manifest(state, path)
-
-
 def _merge_manifest(state: RunState, path: Path) -> None:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -649,9 +641,9 @@ def _finish(session: pytest.Session, exitstatus: int) -> Assessment:
             workers=workers if isinstance(workers, int) else 0,
         ),
     )
-    json_text = state.redact(doc.dumps(document))
+    json_bytes = state.redact(doc.dumps(document)).encode("utf-8")
     json_path = state.out_dir / "readiness.json"
-    write_atomic(json_path, json_text.encode("utf-8"))
+    write_atomic(json_path, json_bytes)
     history_path = state.out_dir / "history.jsonl"
     append_history(history_path, doc.history_entry(document))
     from .report.html import render_html  # Jinja2 is imported only by the process that writes
@@ -659,7 +651,7 @@ def _finish(session: pytest.Session, exitstatus: int) -> Assessment:
     html = render_html(
         document,
         history=read_history(history_path, HISTORY_IN_REPORT),
-        json_sha256=hashlib.sha256(json_text.encode("utf-8")).hexdigest(),
+        json_sha256=hashlib.sha256(json_bytes).hexdigest(),
     )
     html_path = state.out_dir / "readiness.html"
     write_atomic(html_path, state.redact(html).encode("utf-8"))
@@ -694,7 +686,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or _is_worker(config) or exitstatus == pytest.ExitCode.USAGE_ERROR:
         return
     _redact_metadata(config, state.redact)
-    _expected_from_manifests(state)
     if not (state.collected or state.gate or config.getoption("readiness_target")):
         return  # not a readiness run: leave other test suites' folders alone
     assessment = _finish(session, exitstatus)
