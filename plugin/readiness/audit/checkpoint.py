@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
 
 import msgspec
 
+from ..report.files import write_atomic
 from .model import AuditConfig, AuditError, Tail
 from .scan import Segment
 
@@ -116,17 +116,8 @@ def verify_prefix(fd: int, size: int, cp: Checkpoint, threads: int = 2) -> str |
 
 def save_checkpoint(cache_dir: str | os.PathLike[str], cp: Checkpoint) -> str | None:
     """Write atomically (temp file + rename); returns an error text instead of raising."""
-    where = checkpoint_file(cache_dir, cp.path)
     try:
-        where.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=where.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(_encoder.encode(cp))
-            os.replace(tmp, where)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_atomic(checkpoint_file(cache_dir, cp.path), _encoder.encode(cp))
     except OSError as exc:
         return f"checkpoint not written ({exc.strerror or exc})"
     return None

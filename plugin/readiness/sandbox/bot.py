@@ -42,6 +42,8 @@ from typing import Any, Final
 import httpx
 from aiohttp import web
 
+from readiness.report.files import write_atomic
+
 __all__ = [
     "AUDIT_FILE",
     "CONTROL_FILE",
@@ -150,25 +152,6 @@ class StartupError(Exception):
 def now_iso() -> str:
     """Wall-clock time as ISO-8601 with the UTC offset, millisecond precision."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a SIGKILL leaves either the old or the new file, whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 # -- logging ----------------------------------------------------------------------------------
@@ -394,7 +377,7 @@ def render_risk(risk: Mapping[str, float | int]) -> str:
 def load_risk(path: Path) -> dict[str, float]:
     """Read risk.toml, writing the defaults first if it is missing; refuse an invalid one."""
     if not path.exists():
-        atomic_write(path, render_risk(DEFAULT_RISK).encode())
+        write_atomic(path, render_risk(DEFAULT_RISK).encode())
         log.info("wrote default risk config %s", path.name)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -516,7 +499,7 @@ class Bot:
             other = int(path.read_text().strip())
             if other != self.pid and _pid_is_bot(other):
                 raise StartupError(f"another bot (pid {other}) is running in {self.dir}")
-        atomic_write(path, f"{self.pid}\n".encode())
+        write_atomic(path, f"{self.pid}\n".encode())
 
     def release_files(self) -> None:
         """Remove bot.pid and control.json if they are still this process's (a successor may own them)."""
@@ -552,7 +535,7 @@ class Bot:
             await site.start()
             port = runner.addresses[0][1]
             control = {"url": f"http://127.0.0.1:{port}", "pid": self.pid, "started_at": now_iso()}
-            atomic_write(self.dir / CONTROL_FILE, json.dumps(control).encode())
+            write_atomic(self.dir / CONTROL_FILE, json.dumps(control).encode())
             log.info("control API listening on 127.0.0.1:%d", port)
             heartbeat = asyncio.create_task(self._heartbeats())
             await self.stop.wait()
@@ -659,7 +642,7 @@ class Bot:
 
     def _persist_kill_switch(self) -> None:
         if "forget_killswitch" not in self.faults:
-            atomic_write(self.dir / STATE_FILE, json.dumps(asdict(self.kill)).encode())
+            write_atomic(self.dir / STATE_FILE, json.dumps(asdict(self.kill)).encode())
 
     def set_kill_switch(self, active: bool, reason: str) -> dict[str, Any]:
         """Flip the switch: state.json first, then the audit event, then the alert (in background)."""

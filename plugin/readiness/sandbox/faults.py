@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..probes import host
+from ..report.files import write_atomic
 from . import bot, riskclient
 
 #: The credentials file the sandbox writes beside the bot's folder, as a deployment would have.
@@ -48,7 +49,7 @@ def _write_db(bot_dir: Path, sql: str) -> None:
 
 def _corrupt_positions_db(bot_dir: Path, env: MutableMapping[str, str]) -> None:
     # Replaced, not overwritten in place: the running bot keeps its open (now unlinked) file.
-    bot.atomic_write(bot_dir / bot.DB_FILE, b"\x00garbage, not an SQLite database\n" * 64)
+    write_atomic(bot_dir / bot.DB_FILE, b"\x00garbage, not an SQLite database\n" * 64)
 
 
 def _negative_price(bot_dir: Path, env: MutableMapping[str, str]) -> None:
@@ -65,7 +66,7 @@ INVALID_RISK = {**bot.DEFAULT_RISK, "max_loss_per_trade_usdt": 2500.0}
 
 
 def _invalid_risk_config(bot_dir: Path, env: MutableMapping[str, str]) -> None:
-    bot.atomic_write(bot_dir / bot.RISK_FILE, bot.render_risk(INVALID_RISK).encode())
+    write_atomic(bot_dir / bot.RISK_FILE, bot.render_risk(INVALID_RISK).encode())
 
 
 class LenientRiskManager:

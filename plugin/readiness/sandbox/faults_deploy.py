@@ -29,6 +29,7 @@ from typing import Final
 
 import psutil
 
+from ..report.files import write_atomic
 from . import bot
 from .faults import SessionFault
 
@@ -96,9 +97,7 @@ def _stale_trail(bot_dir: Path, env: MutableMapping[str, str]) -> None:
         line = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
         prev = hashlib.sha256(line).hexdigest()
         out.append(line + b"\n")
-    tmp = path.with_name(f".{path.name}.stale")
-    tmp.write_bytes(b"".join(out))
-    os.replace(tmp, path)
+    write_atomic(path, b"".join(out))
 
 
 FAULTS: dict[str, SessionFault] = {
