@@ -7,7 +7,9 @@ import os
 import hypothesis  # noqa: F401  (imported up front: each in-process pytester run would re-import it, ~1 s)
 import pytest
 
-pytest_plugins = ["pytester"]
+from readiness.sandbox.binance import REQUEST_LOG_ENV
+
+pytest_plugins = ["pytester", "tests.reliability.summary"]
 
 #: Environment variables of the machine running the tests that would leak into a pytester run.
 _SETTINGS_PREFIXES = ("READINESS_", "TELEGRAM_", "BINANCE_")
@@ -16,7 +18,7 @@ _SETTINGS_PREFIXES = ("READINESS_", "TELEGRAM_", "BINANCE_")
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith(_SETTINGS_PREFIXES):
+        if name.startswith(_SETTINGS_PREFIXES) and name != REQUEST_LOG_ENV:
             monkeypatch.delenv(name)
     monkeypatch.setenv("NO_COLOR", "1")
 

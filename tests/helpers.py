@@ -7,6 +7,10 @@ from typing import Any
 
 import pytest
 
+#: The User-Agent of the emulator's own tests, which send refused requests on purpose (to see the
+#: emulator answer them as Binance does); the whole-suite allow-list audit leaves those out.
+EMULATOR_TESTS_AGENT = "readiness-emulator-tests"
+
 
 def read_report(pytester: pytest.Pytester, folder: str = "reports") -> dict[str, Any]:
     data: dict[str, Any] = json.loads((pytester.path / folder / "readiness.json").read_text("utf-8"))
@@ -50,4 +54,5 @@ def run_catalogue(tmp_path: Any, *args: str, env: dict[str, str] | None = None) 
     )
     report: dict[str, Any] = json.loads(path.read_text("utf-8"))
     report["_stdout"] = done.stdout
+    report["_returncode"] = done.returncode
     return report

@@ -81,10 +81,14 @@ class CheckContext:
         raise NotApplicable(self._runtime.reason)
 
     def fail(self, message: str, *, remediation: str | None = None) -> NoReturn:
-        """Fail with a remediation sharper than the marker's (e.g. per Binance error code)."""
+        """Fail with a remediation sharper than the marker's (e.g. per Binance error code).
+
+        Called from an ``except`` block, the failure stands alone: the summary shows the message,
+        not "during handling of the above exception" and the probe error it already describes.
+        """
         if remediation is not None:
             self._runtime.remediation = self._redact(remediation)
-        pytest.fail(self._redact(message), pytrace=False)
+        raise pytest.fail.Exception(self._redact(message), pytrace=False) from None
 
     def require(self, *names: str) -> None:
         """Skip, naming the exact variables to set, unless these settings are configured."""

@@ -13,6 +13,8 @@ import pytest
 from readiness.sandbox.binance import BinanceEmulator, python_binance_urls
 from readiness.sandbox.server import BackgroundServer
 
+from ..helpers import EMULATOR_TESTS_AGENT
+
 with warnings.catch_warnings():
     # python-binance 1.0.37 imports a name websockets deprecated; the import is not ours to fix.
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -71,6 +73,7 @@ def client_for() -> Iterator[ClientFactory]:
             api_secret if api_secret is not None else target.emulator.api_secret,
             ping=False,
         )
+        client.session.headers["User-Agent"] = EMULATOR_TESTS_AGENT
         clients.append(client)
         return client
 

@@ -25,6 +25,7 @@ from readiness.sandbox.binance import (
     verify,
 )
 
+from ..helpers import EMULATOR_TESTS_AGENT
 from .conftest import ClientFactory, Served, ServeFactory
 
 with warnings.catch_warnings():
@@ -42,7 +43,7 @@ LIMIT = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GT
 
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
+    with httpx.Client(timeout=5, headers={"User-Agent": EMULATOR_TESTS_AGENT}) as client:
         yield client
 
 

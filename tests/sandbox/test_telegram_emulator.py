@@ -632,7 +632,7 @@ def test_unknown_fault_names_the_valid_ones() -> None:
 
 
 def test_every_fault_names_the_check_it_targets() -> None:
-    assert len(FAULTS) == 9
+    assert len(FAULTS) == 11
     for name, description in FAULTS.items():
         assert name.startswith("telegram_")
         assert re.search(r"\((?:fails )?(telegram|integration)\.[a-z_]+", description), name
@@ -734,7 +734,33 @@ def test_hang_never_answers_send_message(start_telegram: StartTelegram, client: 
     assert running.emulator.requests()[-1].status is None
 
 
-@pytest.mark.parametrize("fault", ["telegram_hang", "telegram_slow", "telegram_trickle"])
+def test_hang_all_answers_nothing_not_even_get_me(start_telegram: StartTelegram, client: httpx.Client) -> None:
+    running = start_telegram(faults=["telegram_hang_all"], chat_id=GROUP)
+    for method in ("getMe", "getChat"):
+        with pytest.raises(httpx.ReadTimeout):
+            client.get(running.api(method), params={"chat_id": GROUP}, timeout=0.3)
+    assert [(r.api_method, r.status) for r in running.emulator.requests()] == [("getMe", None), ("getChat", None)]
+
+
+@pytest.mark.asyncio
+async def test_trickle_all_drips_every_answer_with_its_status(start_telegram: StartTelegram) -> None:
+    running = start_telegram(faults=["telegram_trickle_all"], chat_id=GROUP)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=1.0)) as http:
+        for url, status in ((running.api("getMe"), 200), (running.url + "/botnope/getMe", 401)):
+            received = b""
+            start = time.monotonic()
+            async with http.stream("GET", url) as response:
+                assert response.status_code == status
+                async for chunk in response.aiter_raw():
+                    received += chunk
+                    if time.monotonic() - start >= 0.7:
+                        break
+            assert 1 <= len(received) <= 3 and received.startswith(b"{")
+
+
+@pytest.mark.parametrize(
+    "fault", ["telegram_hang", "telegram_hang_all", "telegram_slow", "telegram_trickle", "telegram_trickle_all"]
+)
 def test_stop_releases_held_requests_promptly(fault: str) -> None:
     emulator = TelegramEmulator(faults=[fault], chat_id=GROUP)
     server = BackgroundServer(emulator.make_app())

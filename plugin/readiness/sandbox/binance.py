@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import math
+import os
 import re
 import secrets
 import string
@@ -37,6 +38,7 @@ from readiness.sandbox.server import latency_middleware
 
 __all__ = [
     "FAULTS",
+    "REQUEST_LOG_ENV",
     "BinanceEmulator",
     "RequestRecord",
     "python_binance_urls",
@@ -46,6 +48,11 @@ __all__ = [
 ]
 
 Network = Literal["testnet", "mainnet"]
+
+#: When set, every emulator appends each request it receives to this file as one JSON line
+#: (``method``, ``path``, ``status``, ``user_agent``, ``pid``), across processes: an audit of
+#: everything a harness or bot sent, readable after the run.
+REQUEST_LOG_ENV = "READINESS_SANDBOX_REQUEST_LOG"
 
 FAULTS: dict[str, str] = {
     "binance_down": "binance.connectivity: every path answers 503 with a load balancer's page",
@@ -177,6 +184,19 @@ class RequestRecord:
     body: str
     time: float
     status: int | None
+    user_agent: str = ""
+
+    def journal_line(self) -> bytes:
+        """The record as one line of the :data:`REQUEST_LOG_ENV` journal (query and body left out)."""
+        entry = {
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "time": self.time,
+            "user_agent": self.user_agent,
+            "pid": os.getpid(),
+        }
+        return json.dumps(entry).encode() + b"\n"
 
 
 class BinanceError(Exception):
@@ -188,6 +208,15 @@ class BinanceError(Exception):
         self.code = code
         self.msg = msg
         self.headers = dict(headers or {})
+
+
+def _append(path: str, line: bytes) -> None:
+    """One ``O_APPEND`` write per line, so emulators in several processes can share one journal."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
 
 
 def _mandatory(name: str) -> BinanceError:
@@ -389,9 +418,19 @@ class BinanceEmulator:
         received = time.time()
 
         def record(status: int | None) -> None:
-            self.requests.append(
-                RequestRecord(request.method, request.path, raw_query, raw_body, received, status)
+            entry = RequestRecord(
+                request.method,
+                request.path,
+                raw_query,
+                raw_body,
+                received,
+                status,
+                request.headers.get("User-Agent", ""),
             )
+            self.requests.append(entry)
+            journal = os.environ.get(REQUEST_LOG_ENV)
+            if journal:
+                _append(journal, entry.journal_line())
 
         if "binance_hang" in self.faults:
             record(None)

@@ -134,6 +134,8 @@ PING_TIMEOUT_S: Final = 2.0
 STOP_GRACE_S: Final = 2.0
 DEFAULT_TELEGRAM_API_URL: Final = "https://api.telegram.org"
 DEFAULT_BINANCE_API_URL: Final = "https://testnet.binance.vision"
+#: How the bot names itself to the exchange (and in the sandbox's request journal).
+USER_AGENT: Final = "readiness-sandbox-bot"
 SECRET_ENV: Final = (
     "TELEGRAM_BOT_TOKEN",
     "BINANCE_TESTNET_API_KEY",
@@ -561,7 +563,7 @@ class Bot:
     def http(self) -> httpx.AsyncClient:
         """The HTTP client, built on first use: loading the CA bundle costs ~0.2 s of start-up."""
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=PING_TIMEOUT_S)
+            self._http = httpx.AsyncClient(timeout=PING_TIMEOUT_S, headers={"User-Agent": USER_AGENT})
         return self._http
 
     def _start_events(self) -> None:

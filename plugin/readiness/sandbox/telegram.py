@@ -55,6 +55,14 @@ FAULTS: dict[str, str] = {
         "sendMessage is accepted and never answered; nothing is delivered "
         "(fails telegram.delivery_latency through its timeout)."
     ),
+    "telegram_hang_all": (
+        "Every call is accepted and never answered, getMe included "
+        "(fails telegram.token_valid through its timeout; the checks after it end blocked)."
+    ),
+    "telegram_trickle_all": (
+        "Every answer arrives one byte every 0.5 s, getMe included "
+        "(fails telegram.token_valid unless it enforces a total deadline)."
+    ),
     "telegram_trickle": (
         "sendMessage is delivered but its answer arrives one byte every 0.5 s, so a per-read "
         "timeout never fires (fails telegram.delivery_latency unless it enforces a total deadline)."
@@ -361,6 +369,10 @@ class _Service:
         name = match.group(2) if match else ""
         api_method = _METHODS.get(name.lower(), name)
         record = self.emulator._record_request
+        if "telegram_hang_all" in self.emulator.faults:
+            record(api_method, request.method, None, received)
+            await self._hold(request, math.inf, while_connected=True)
+            return web.Response(status=504)
         try:
             response = await self._dispatch(request, match, api_method, received)
         except _ApiError as error:
@@ -371,6 +383,9 @@ class _Service:
         if response is None:  # telegram_hang, released at shutdown: recorded when swallowed
             return web.Response(status=504)
         record(api_method, request.method, response.status, received)
+        if "telegram_trickle_all" in self.emulator.faults and isinstance(response, web.Response):
+            assert isinstance(response.body, bytes)
+            return await self._trickle(request, response.body, status=response.status)
         return response
 
     async def _dispatch(
@@ -463,8 +478,8 @@ class _Service:
             return await self._trickle(request, _json_body({"ok": True, "result": result}))
         return _ok(result)
 
-    async def _trickle(self, request: web.Request, body: bytes) -> web.StreamResponse:
-        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    async def _trickle(self, request: web.Request, body: bytes, status: int = 200) -> web.StreamResponse:
+        response = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
         response.content_length = len(body)
         await response.prepare(request)
         for index in range(len(body)):

@@ -1,0 +1,148 @@
+"""The reliability ledger: what the suite tried and what held, printed as its last section.
+
+Reliability tests record each case they try through the ``tried`` fixture (a user property, so
+it reaches the controller under xdist too); a case held when its test passed. The whole-suite
+safety audit runs here as well: for the session every Binance emulator in every process appends
+each request it receives to one journal (:data:`REQUEST_LOG_ENV`), and at the end any request
+outside the harness's allow-list fails the run, unless an emulator test sent it on purpose
+(those identify themselves by :data:`EMULATOR_TESTS_AGENT`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from readiness.probes.binance import ALLOWED_REQUESTS
+from readiness.sandbox.binance import REQUEST_LOG_ENV
+
+from ..helpers import EMULATOR_TESTS_AGENT
+
+PROPERTY = "reliability"
+#: The categories of the table, in order, with what "held" means for each.
+CATEGORIES = {
+    "faults": "every sandbox fault: complete reports, NO-GO when tier 1 is hit, remediation in all three",
+    "hangs": "network checks fail by their own timeouts, together; reports written",
+    "bad input": "a clear failure naming the file and line or setting; no traceback; files byte-identical",
+    "interrupts": "complete JSON or complete:false NO-GO; no torn or temp file; no process left",
+    "leak probes": "planted secrets found in no output (terminal, JSON, HTML, pytest-html, JUnit, logs)",
+    "safety": "drills refused on mainnet; emulator requests inside the allow-list",
+}
+
+
+@dataclass
+class Case:
+    category: str
+    name: str
+    figure: str
+    held: bool = True
+
+
+@dataclass
+class Ledger:
+    cases: dict[str, Case] = field(default_factory=dict)
+    journal: Path | None = None
+    previous_journal: str | None = None
+    requests: int = 0
+    emulator_tests: int = 0
+    outside: list[str] = field(default_factory=list)
+
+
+_ledger = Ledger()
+
+
+def audit_journal(lines: list[str]) -> tuple[int, list[str]]:
+    """(requests sent on purpose by the emulator's own tests, requests outside the allow-list)."""
+    outside: list[str] = []
+    by_tests = 0
+    for line in lines:
+        entry = json.loads(line)
+        if entry["user_agent"] == EMULATOR_TESTS_AGENT:
+            by_tests += 1
+        elif (entry["method"], entry["path"]) not in ALLOWED_REQUESTS:
+            outside.append(f"{entry['method']} {entry['path']} (pid {entry['pid']}, {entry['user_agent']!r})")
+    return by_tests, outside
+
+
+@pytest.hookimpl
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return  # workers inherit the controller's journal through the environment
+    fd, name = tempfile.mkstemp(prefix="binance-requests-", suffix=".jsonl")
+    os.close(fd)
+    _ledger.journal, _ledger.previous_journal = Path(name), os.environ.get(REQUEST_LOG_ENV)
+    os.environ[REQUEST_LOG_ENV] = name
+
+
+@pytest.hookimpl
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for key, value in report.user_properties:
+        if key == PROPERTY:
+            category, name, figure = value
+            case = _ledger.cases.setdefault(report.nodeid, Case(category, name, figure))
+            case.figure = figure or case.figure
+            case.held = case.held and not report.failed
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The whole-suite allow-list audit: a request outside it fails the run."""
+    if _ledger.journal is None:
+        return
+    lines = _ledger.journal.read_text("utf-8").splitlines()
+    _ledger.requests = len(lines)
+    _ledger.emulator_tests, _ledger.outside = audit_journal(lines)
+    if _ledger.outside:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _ledger.journal is None:
+        return
+    _ledger.journal.unlink(missing_ok=True)
+    if _ledger.previous_journal is None:
+        os.environ.pop(REQUEST_LOG_ENV, None)
+    else:
+        os.environ[REQUEST_LOG_ENV] = _ledger.previous_journal
+    _ledger.journal = None
+
+
+@pytest.hookimpl
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _ledger.cases and not _ledger.requests:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.write_sep("=", "reliability: what was tried, what held")
+    by_category: dict[str, list[Case]] = defaultdict(list)
+    for case in _ledger.cases.values():
+        by_category[case.category].append(case)
+    audited = _ledger.requests - _ledger.emulator_tests
+    write(f"{'':<12} {'tried':>6} {'held':>6}  what held means")
+    for category, meaning in CATEGORIES.items():
+        cases = by_category.get(category, [])
+        tried, held = len(cases), sum(case.held for case in cases)
+        if category == "safety":
+            tried, held = tried + audited, held + audited - len(_ledger.outside)
+        if tried:
+            write(f"{category:<12} {tried:>6} {held:>6}  {meaning}")
+    for category in CATEGORIES:
+        for case in by_category.get(category, []):
+            if case.figure:
+                write(f"  {category}: {case.name}: {case.figure}")
+    write(
+        f"  safety: {audited} requests from the harness and the bot to Binance emulators across the "
+        f"suite, {len(_ledger.outside)} outside the allow-list ({_ledger.emulator_tests} more sent on "
+        "purpose by the emulator's own tests)"
+    )
+    for case in _ledger.cases.values():
+        if not case.held:
+            write(f"NOT HELD: {case.category}: {case.name}")
+    for request in _ledger.outside:
+        write(f"NOT HELD: safety: request outside the allow-list: {request}")
