@@ -734,12 +734,17 @@ def test_hang_never_answers_send_message(start_telegram: StartTelegram, client: 
     assert running.emulator.requests()[-1].status is None
 
 
-def test_hang_all_answers_nothing_not_even_get_me(start_telegram: StartTelegram, client: httpx.Client) -> None:
+def test_hang_all_answers_nothing_not_even_get_me(
+    start_telegram: StartTelegram, client: httpx.Client
+) -> None:
     running = start_telegram(faults=["telegram_hang_all"], chat_id=GROUP)
     for method in ("getMe", "getChat"):
         with pytest.raises(httpx.ReadTimeout):
             client.get(running.api(method), params={"chat_id": GROUP}, timeout=0.3)
-    assert [(r.api_method, r.status) for r in running.emulator.requests()] == [("getMe", None), ("getChat", None)]
+    assert [(r.api_method, r.status) for r in running.emulator.requests()] == [
+        ("getMe", None),
+        ("getChat", None),
+    ]
 
 
 @pytest.mark.asyncio
@@ -759,7 +764,8 @@ async def test_trickle_all_drips_every_answer_with_its_status(start_telegram: St
 
 
 @pytest.mark.parametrize(
-    "fault", ["telegram_hang", "telegram_hang_all", "telegram_slow", "telegram_trickle", "telegram_trickle_all"]
+    "fault",
+    ["telegram_hang", "telegram_hang_all", "telegram_slow", "telegram_trickle", "telegram_trickle_all"],
 )
 def test_stop_releases_held_requests_promptly(fault: str) -> None:
     emulator = TelegramEmulator(faults=[fault], chat_id=GROUP)
