@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,3 +61,31 @@ def run_catalogue(tmp_path: Any, *args: str, env: dict[str, str] | None = None) 
     report["_stdout"] = done.stdout
     report["_returncode"] = done.returncode
     return report
+
+
+SCHEMA = "CREATE TABLE positions(symbol TEXT, qty REAL, avg_price REAL, status TEXT, opened_at, updated_at)"
+
+
+def make_db(path: Path, rows: list[tuple[Any, ...]] | None = None, *, wal: bool = False) -> None:
+    """A positions DB of the bot contract's schema (SPEC §7) holding ``rows``."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        if wal:
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute(SCHEMA)
+        db.executemany(
+            "INSERT INTO positions VALUES (?, ?, ?, ?, 'x', 'x')",
+            rows if rows is not None else [("BTCUSDT", 0.5, 50000.0, "open")],
+        )
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file in ``folder`` by name, with its SHA-256 (or where it points, for a symlink)."""
+    state: dict[str, str] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_symlink():
+            state[path.name] = "-> " + os.readlink(path)
+        elif path.is_file() and os.stat(path).st_mode & 0o444:
+            state[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            state[path.name] = oct(os.stat(path).st_mode)
+    return state

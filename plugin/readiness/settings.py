@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -211,8 +212,9 @@ def load_settings(
     """Build the settings; return them with the merged environment (``.env`` under os.environ)."""
     env_file: Path | None = None
     if env_file_option:
-        env_file = (invocation_dir / env_file_option).resolve()
-        if not env_file.is_file():
+        # abspath, not resolve(): a symlink loop must reach read_env_file's error, not raise here
+        env_file = Path(os.path.abspath(invocation_dir / env_file_option))
+        if not env_file.exists() and not env_file.is_symlink():
             raise SettingsError(f"--env-file {env_file_option}: no such file")
     elif (rootdir / ".env").is_file():
         env_file = rootdir / ".env"
@@ -241,7 +243,7 @@ def load_settings(
     config_sha256 = None
     if config_path is not None:
         config_path = invocation_dir / config_path if not config_path.is_absolute() else config_path
-        if not config_path.is_file():
+        if not config_path.exists() and not config_path.is_symlink():
             raise SettingsError(f"{config_origin}: config file {config_path} does not exist")
         table = _read_config(config_path, pyproject=is_pyproject)
         if is_pyproject and not table:

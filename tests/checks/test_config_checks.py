@@ -4,13 +4,10 @@ fault or bad input fails exactly its check, names the file, and leaves the bot's
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import math
-import os
 import sqlite3
 import subprocess
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,7 @@ import pytest
 from readiness.probes import files
 from readiness.sandbox import bot
 
-from ..helpers import check_entry, outcomes, run_catalogue
+from ..helpers import check_entry, make_db, outcomes, run_catalogue, snapshot
 
 FILES = (
     "checks/component/test_config.py",
@@ -37,20 +34,6 @@ MINE = (
     "integration.tracker_audit_consistent",
     "integration.risk_manager_contract",
 )
-SCHEMA = "CREATE TABLE positions(symbol TEXT, qty REAL, avg_price REAL, status TEXT, opened_at, updated_at)"
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every file in ``folder`` by name, with its SHA-256 (or where it points, for a symlink)."""
-    state: dict[str, str] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_symlink():
-            state[path.name] = "-> " + os.readlink(path)
-        elif path.is_file() and os.stat(path).st_mode & 0o444:
-            state[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            state[path.name] = oct(os.stat(path).st_mode)
-    return state
 
 
 def assert_clean_summary(report: dict[str, Any]) -> None:
@@ -231,87 +214,6 @@ def test_env_file_outside_git_is_not_applicable(tmp_path: Path) -> None:
 # --- the positions DB --------------------------------------------------------------------------
 
 
-def make_db(path: Path, rows: list[tuple[Any, ...]] | None = None, *, wal: bool = False) -> None:
-    with closing(sqlite3.connect(path, isolation_level=None)) as db:
-        if wal:
-            db.execute("PRAGMA journal_mode=WAL")
-        db.execute(SCHEMA)
-        db.executemany(
-            "INSERT INTO positions VALUES (?, ?, ?, ?, 'x', 'x')",
-            rows if rows is not None else [("BTCUSDT", 0.5, 50000.0, "open")],
-        )
-
-
-@contextmanager
-def exclusive_writer(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (a rollback-journal DB), as a stuck writer would."""
-    with closing(sqlite3.connect(path, isolation_level=None)) as db:
-        db.execute("BEGIN EXCLUSIVE")
-        try:
-            yield
-        finally:
-            db.execute("ROLLBACK")
-
-
-def _db_garbage(db: Path) -> None:
-    db.write_bytes(b"this is not a database\n" * 50)
-
-
-def _db_header_only_garbage(db: Path) -> None:
-    db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
-
-
-def _db_zero(db: Path) -> None:
-    db.write_bytes(b"")
-
-
-def _db_wrong_table(db: Path) -> None:
-    with closing(sqlite3.connect(db)) as conn:
-        conn.execute("CREATE TABLE trades(id INTEGER)")
-
-
-def _db_wrong_columns(db: Path) -> None:
-    with closing(sqlite3.connect(db)) as conn:
-        conn.execute("CREATE TABLE positions(symbol TEXT, quantity REAL, status TEXT)")
-
-
-def _db_read_only(db: Path) -> None:
-    make_db(db)
-    db.chmod(0o444)
-
-
-def _db_unreadable(db: Path) -> None:
-    make_db(db)
-    db.chmod(0o000)
-
-
-def _db_loop(db: Path) -> None:
-    other = db.with_name("other.db")
-    db.symlink_to(other)
-    other.symlink_to(db)
-
-
-DB_CASES = {
-    "garbage": (_db_garbage, "positions DB {db} is not an SQLite database (no SQLite header)"),
-    "garbage_after_header": (_db_header_only_garbage, "positions DB {db} is *"),
-    "zero_bytes": (_db_zero, "positions DB {db} is empty (0 bytes): no SQLite database in it"),
-    "missing": (lambda db: None, "positions DB {db} does not exist"),
-    "wrong_table": (_db_wrong_table, "positions DB {db} has no table 'positions' (its tables: trades)"),
-    "wrong_columns": (
-        _db_wrong_columns,
-        "positions DB {db}: table positions lacks column(s) qty, avg_price, opened_at, updated_at "
-        "(it has symbol, quantity, status)",
-    ),
-    "read_only": (
-        _db_read_only,
-        "positions DB {db} is read-only (mode 0444): the bot cannot record positions",
-    ),
-    "unreadable": (_db_unreadable, "positions DB {db} is not readable (mode 0000)"),
-    "symlink_loop": (_db_loop, "positions DB {db} is a symlink loop (too many levels of symbolic links)"),
-    "locked": (make_db, "positions DB {db} is locked by another process (a writer held it over 2 s)"),
-}
-
-
 BAD_ROWS = [
     ("BTCUSDT", -0.5, 50000.0, "open"),
     ("ETHUSDT", math.nan, 2500.0, "open"),
@@ -363,98 +265,6 @@ def test_wal_without_shm_is_read_from_a_copy(tmp_path: Path) -> None:
 # --- the risk config ---------------------------------------------------------------------------
 
 GOOD_RISK = bot.render_risk(bot.DEFAULT_RISK)
-
-RISK_CASES: dict[str, tuple[bytes | None, str]] = {
-    "malformed": (
-        b"max_position_usdt = 30000\nmax_daily_loss_usdt = = 1000\n",
-        "risk config {path}: invalid TOML: * (at line 2, column *)",
-    ),
-    "wrong_types": (
-        GOOD_RISK.replace("max_open_positions = 5", 'max_open_positions = "five"')
-        .replace("cooldown_minutes = 15", "cooldown_minutes = true")
-        .encode(),
-        "risk config {path}: max_open_positions must be a number, got str 'five' (line 5); "
-        "cooldown_minutes must be a number, got bool True (line 6)",
-    ),
-    "negative_and_nan": (
-        GOOD_RISK.replace("30000.0", "-1.0").replace("= 1000.0", "= nan").encode(),
-        "risk config {path}: max_position_usdt must be positive, got -1.0 (line 2); "
-        "max_daily_loss_usdt must be finite, got nan (line 3)",
-    ),
-    "typo": (
-        GOOD_RISK.replace("max_open_positions", "max_open_position").encode(),
-        "risk config {path}: max_open_positions is missing (is 'max_open_position' (line 5) a typo?)",
-    ),
-    "not_utf8": (
-        b"max_position_usdt = 30000 # \xff\xfe\n",
-        "risk config {path}: the file is not UTF-8 text (byte 28)",
-    ),
-    "zero_bytes": (
-        b"",
-        "risk config {path}: max_position_usdt is missing; *; cooldown_minutes is missing",
-    ),
-    "nested": (
-        ("[risk]\n" + GOOD_RISK).encode(),
-        "risk config {path}: max_position_usdt is under ?risk? (line 3); it must be a top-level key; *",
-    ),
-    "unreadable": (GOOD_RISK.encode(), "risk config {path}: the file is not readable (mode 0000)"),
-    "missing": (None, "risk config {path}: the file does not exist"),
-    "symlink_loop": (
-        None,
-        "risk config {path}: the file is a symlink loop (too many levels of symbolic links)",
-    ),
-}
-
-
-def prepare_risk(folder: Path, case: str) -> Path:
-    path = folder / "risk.toml"
-    content, _ = RISK_CASES[case]
-    if content is not None:
-        path.write_bytes(content)
-    if case == "unreadable":
-        path.chmod(0o000)
-    if case == "symlink_loop":
-        path.symlink_to(folder / "loop.toml")
-        (folder / "loop.toml").symlink_to(path)
-    return path
-
-
-#: One catalogue run per bad DB, each with a bad risk config beside it: the checks are independent.
-PAIRS = list(zip(DB_CASES, RISK_CASES, strict=True))
-
-
-@pytest.mark.parametrize(("db_case", "risk_case"), PAIRS, ids=[f"{d}+{r}" for d, r in PAIRS])
-def test_bad_db_and_risk_config(tmp_path: Path, db_case: str, risk_case: str) -> None:
-    folder = tmp_path / "bot"
-    folder.mkdir()
-    db = folder / "positions.db"
-    prepare_db, db_message = DB_CASES[db_case]
-    prepare_db(db)
-    risk = prepare_risk(folder, risk_case)
-    before = snapshot(folder)
-    args = (FILES[1], FILES[2], "--target", "testnet")
-    env = {"READINESS_POSITIONS_DB": str(db), "READINESS_RISK_CONFIG": str(risk)}
-    if db_case == "locked":
-        with exclusive_writer(db):
-            report = run_catalogue(tmp_path, *args, env=env)
-    else:
-        report = run_catalogue(tmp_path, *args, env=env)
-    assert outcomes(report) == {
-        "positions.db_healthy": "failed",
-        "positions.values_sane": "blocked",
-        "risk.config_valid": "failed",
-    }
-    entry = check_entry(report, "positions.db_healthy")
-    assert fnmatch.fnmatch(entry["message"], db_message.format(db=db)), entry["message"]
-    assert entry["remediation"]
-    entry = check_entry(report, "risk.config_valid")
-    assert fnmatch.fnmatch(entry["message"], RISK_CASES[risk_case][1].format(path=risk)), entry["message"]
-    assert str(risk) in entry["remediation"] or "READINESS_RISK_CONFIG" in entry["remediation"]
-    assert_clean_summary(report)
-    assert str(db) in report["_stdout"]
-    assert str(risk) in report["_stdout"]
-    assert report["verdict"] == "NO-GO"
-    assert snapshot(folder) == before  # byte-identical, and no -wal/-shm/-journal left beside them
 
 
 def test_risk_config_unknown_key_warns(tmp_path: Path) -> None:

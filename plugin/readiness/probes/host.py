@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from .files import path_problem
 
 MB = 1024 * 1024
 
@@ -33,16 +34,7 @@ def memory_available_mb() -> float:
 
 def file_state(path: Path) -> FileState:
     """Whether the file exists and this process may read it, without opening it for writing."""
-    try:
-        if not path.exists():
-            return FileState(path, "does not exist")
-        if path.is_dir():
-            return FileState(path, "is a folder, not a file")
-        if not os.access(path, os.R_OK):
-            return FileState(path, "is not readable by this user")
-    except OSError as exc:  # e.g. a symlink loop
-        return FileState(path, f"cannot be checked ({exc.strerror or exc})")
-    return FileState(path, None)
+    return FileState(path, path_problem(path))
 
 
 def file_states(paths: Iterable[Path]) -> list[FileState]:

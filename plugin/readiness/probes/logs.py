@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO, Final, NamedTuple
 
 from ..redact import TELEGRAM_TOKEN
+from .files import path_problem
 
 BLOCK: Final = 1 << 16
 #: A longer line is kept as its first MAX_LINE bytes (timestamps and levels live at its start).
@@ -215,17 +216,9 @@ class LogScan:
 
 
 def file_problem(path: Path, what: str) -> str | None:
-    """Why ``path`` cannot be scanned (missing, a folder, unreadable), naming it; None if it can."""
-    try:
-        if not path.exists():
-            return f"{what} {path} does not exist"
-        if path.is_dir():
-            return f"{what} {path} is a folder, not a file"
-        if not os.access(path, os.R_OK):
-            return f"{what} {path} is not readable by this user"
-    except OSError as exc:
-        return f"{what} {path} cannot be checked ({exc.strerror or exc})"
-    return None
+    """Why ``path`` cannot be scanned (missing, a folder, unreadable, a loop), naming it; None if it can."""
+    problem = path_problem(path)
+    return f"{what} {path} {problem}" if problem else None
 
 
 def scan_log(path: Path, *, lookback_s: float, now: float | None = None) -> LogScan:
