@@ -7,6 +7,7 @@ a serial run, the controller under xdist), so exit status, JSON, HTML and termin
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -73,6 +74,8 @@ class RunState:
     collection_errors: int = 0
     document: dict[str, Any] | None = None
     written: list[str] = field(default_factory=list)
+    #: Ctrl-C or SIGTERM reached pytest (possibly before the session began).
+    interrupted: bool = False
 
 
 state_key = pytest.StashKey[RunState]()
@@ -185,11 +188,12 @@ def _load_settings(config: pytest.Config, env_file: Path | None = None) -> tuple
         raise pytest.UsageError(str(exc)) from None
 
 
-def _start_sandbox(config: pytest.Config, settings: Settings) -> None:
-    """Start the sandbox and point the environment at it (xdist workers and the bot inherit it)."""
+def _start_sandbox(config: pytest.Config, state: RunState) -> None:
+    """Start the sandbox and point the environment and the run's settings at it (xdist workers
+    and the bot inherit the environment)."""
     latency = config.getoption("readiness_sandbox_latency_ms")
     faults = config.getoption("readiness_sandbox_faults") or []
-    if settings.target != "sandbox":
+    if state.settings.target != "sandbox":
         if latency is not None or faults:
             raise pytest.UsageError("--sandbox-latency-ms and --sandbox-fault need --target sandbox")
         return
@@ -207,13 +211,15 @@ def _start_sandbox(config: pytest.Config, settings: Settings) -> None:
     env = sandbox.start()
     config.stash[_saved_environ_key] = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
+    state.settings, environ = _load_settings(config, sandbox.env_file)
+    state.redact = Redactor.from_environ(environ, state.settings.secrets())
 
 
 def _stop_sandbox(config: pytest.Config) -> None:
     sandbox = config.stash.get(sandbox_key, None)
     if sandbox is None:
         return
-    for name, value in config.stash[_saved_environ_key].items():
+    for name, value in config.stash.get(_saved_environ_key, {}).items():
         if value is None:
             os.environ.pop(name, None)
         else:
@@ -249,9 +255,6 @@ def _build_state(config: pytest.Config) -> RunState:
             raise pytest.UsageError(str(exc)) from None
     out_option, _ = _option_or_ini(config, "readiness_dir")
     out_dir = (invocation_dir if config.getoption("readiness_dir") else rootdir) / (out_option or "reports")
-    _start_sandbox(config, settings)  # last: everything above may still refuse the run
-    if sandbox_key in config.stash:
-        settings, environ = _load_settings(config, config.stash[sandbox_key].env_file)
     return RunState(
         settings=settings,
         redact=Redactor.from_environ(environ, settings.secrets()),
@@ -274,9 +277,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     for name in dict.fromkeys((*LAYERS, *PHASES)):
         config.addinivalue_line("markers", f"{name}: readiness checks of the {name} layer or phase")
+    if not _is_worker(config):
+        _install_sigterm(config)
     state = _build_state(config)
     config.stash[state_key] = state
     config.pluginmanager.register(_ReportListener(state), "readiness-reports")
+    _start_sandbox(config, state)  # last: everything above may still refuse the run
     if _is_worker(config):
         manifest_dir = config.workerinput.get(MANIFEST_OPTION)  # type: ignore[attr-defined]
         state.manifest_dir = Path(manifest_dir) if manifest_dir else None
@@ -285,7 +291,6 @@ def pytest_configure(config: pytest.Config) -> None:
         from . import html_hooks
 
         config.pluginmanager.register(html_hooks, "readiness-html")
-    _install_sigterm(config)
 
 
 def _install_sigterm(config: pytest.Config) -> None:
@@ -301,12 +306,41 @@ def _install_sigterm(config: pytest.Config) -> None:
     config.stash[_sigterm_key] = signal.signal(signal.SIGTERM, interrupt)
 
 
+@contextlib.contextmanager
+def _signals_held() -> Generator[list[int], None, None]:
+    """Hold Ctrl-C and SIGTERM while the reports are written or the sandbox stops, so an
+    impatient second signal cannot tear a report or orphan the bot; yields what arrived."""
+    arrived: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        arrived.append(signum)
+
+    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield arrived
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    _stop_sandbox(config)
+    state = config.stash.get(state_key, None)
+    with _signals_held():
+        if (
+            state is not None
+            and state.interrupted
+            and not state.written
+            and not _is_worker(config)
+            and _is_readiness_run(config, state)
+        ):
+            _finish(config, pytest.ExitCode.INTERRUPTED)  # interrupted before the session began
+        _stop_sandbox(config)
     previous = config.stash.get(_sigterm_key, None)
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
-    state = config.stash.get(state_key, None)
     if state is not None and state.manifest_dir is not None and not _is_worker(config):
         shutil.rmtree(state.manifest_dir, ignore_errors=True)
 
@@ -559,6 +593,9 @@ class _ReportListener:
         if report.failed:
             self.state.collection_errors += 1
 
+    def pytest_keyboard_interrupt(self) -> None:
+        self.state.interrupted = True
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -613,8 +650,7 @@ def _results(state: RunState) -> tuple[list[CheckResult], list[str]]:
     return results, missing
 
 
-def _finish(session: pytest.Session, exitstatus: int) -> Assessment:
-    config = session.config
+def _finish(config: pytest.Config, exitstatus: int) -> Assessment:
     state = config.stash[state_key]
     results, missing = _results(state)
     today = dt.date.today()
@@ -686,14 +722,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or _is_worker(config) or exitstatus == pytest.ExitCode.USAGE_ERROR:
         return
     _redact_metadata(config, state.redact)
-    if not (state.collected or state.gate or config.getoption("readiness_target")):
-        return  # not a readiness run: leave other test suites' folders alone
-    assessment = _finish(session, exitstatus)
+    if not _is_readiness_run(config, state):
+        return
+    with _signals_held() as arrived:
+        assessment = _finish(config, exitstatus)
     if state.gate is not None:
         needed = (Verdict.GO,) if state.gate == "go" else (Verdict.GO, Verdict.CONDITIONAL)
         session.exitstatus = (
             pytest.ExitCode.OK if assessment.verdict in needed else pytest.ExitCode.TESTS_FAILED
         )
+    if arrived:  # the reports are whole; the signal still ends the run as interrupted
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+
+def _is_readiness_run(config: pytest.Config, state: RunState) -> bool:
+    """Checks were collected, or a target or gate was asked for; else leave other suites' folders be."""
+    return bool(state.collected or state.gate or config.getoption("readiness_target"))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
