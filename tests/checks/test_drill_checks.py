@@ -11,8 +11,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,7 +21,7 @@ import pytest
 
 from readiness.probes import drill
 
-from ..helpers import REPO, check_entry, outcomes, run_catalogue
+from ..helpers import check_entry, outcomes, run_catalogue
 
 DRILLS = (
     "drill.killswitch_activation",
@@ -214,31 +212,6 @@ def test_an_active_switch_is_not_drilled_and_stays_active(tmp_path: Path) -> Non
     }
     assert "already active" in check_entry(report, "drill.killswitch_activation")["message"]
     assert report["_observed"]["after"]["kill_switch_active"] is True
-
-
-def test_drill_on_mainnet_is_a_usage_error() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            "drill",
-            "--drill",
-            "--target",
-            "mainnet",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 4, done.stdout + done.stderr
-    assert "--drill is refused on target mainnet" in done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
 
 
 # -- the probes on their own ------------------------------------------------------------------
