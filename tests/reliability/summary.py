@@ -36,6 +36,25 @@ CATEGORIES = {
 }
 
 
+#: Categories whose figures are outcomes to count rather than lines to list; a figure's
+#: ``[bracketed]`` tail (say, the seed) is shown once.
+TALLIED = {"interrupts"}
+
+
+def _tally(cases: list[Case]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    tails: set[str] = set()
+    for case in cases:
+        outcome, _, tail = case.figure.partition(" [")
+        counts[outcome] += 1
+        if tail:
+            tails.add(tail.rstrip("]"))
+    tallied = "; ".join(
+        f"{count} {outcome}" for outcome, count in sorted(counts.items(), key=lambda kv: -kv[1])
+    )
+    return f"{len(cases)} cases: {tallied}" + (f" ({', '.join(sorted(tails))})" if tails else "")
+
+
 @dataclass
 class Case:
     category: str
@@ -133,9 +152,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         if tried:
             write(f"{category:<12} {tried:>6} {held:>6}  {meaning}")
     for category in CATEGORIES:
-        for case in by_category.get(category, []):
-            if case.figure:
-                write(f"  {category}: {case.name}: {case.figure}")
+        figured = [case for case in by_category.get(category, []) if case.figure]
+        if category in TALLIED and figured:
+            write(f"  {category}: {_tally(figured)}")
+            continue
+        for case in figured:
+            write(f"  {category}: {case.name}: {case.figure}")
     write(
         f"  safety: {audited} requests from the harness and the bot to Binance emulators across the "
         f"suite, {len(_ledger.outside)} outside the allow-list ({_ledger.emulator_tests} more sent on "
