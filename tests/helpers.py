@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -34,25 +36,30 @@ def check_entry(report: dict[str, Any], check_id: str) -> dict[str, Any]:
     raise AssertionError(f"{check_id} not in the report: {sorted(outcomes(report))}")
 
 
-REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]
+#: A pytest of its own process, as an operator would start it (no cache folder left behind).
+PYTEST = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider")
+
+
+def run_pytest(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run pytest in a subprocess (by default on the project's own catalogue) and capture it."""
+    return subprocess.run(
+        [*PYTEST, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
 
 
 def run_catalogue(tmp_path: Any, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the project's own check catalogue (``checks/``) and return its readiness.json."""
-    import os
-    import subprocess
-    import sys
-
     out = tmp_path / "reports"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--readiness-dir={out}", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-        check=False,
-    )
+    done = run_pytest(f"--readiness-dir={out}", *args, env=env)
     path = out / "readiness.json"
     assert path.is_file(), (
         f"no report (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"

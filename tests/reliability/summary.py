@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from readiness.sandbox.binance import REQUEST_LOG_ENV
 from ..helpers import EMULATOR_TESTS_AGENT
 
 PROPERTY = "reliability"
+#: Seeds the random moments of the interrupt cases; set it to replay a run.
+SEED_ENV = "RELIABILITY_SEED"
 #: The categories of the table, in order, with what "held" means for each.
 CATEGORIES = {
     "faults": "every sandbox fault: complete reports, NO-GO when tier 1 is hit, remediation in all three",
@@ -67,7 +70,8 @@ class Case:
 class Ledger:
     cases: dict[str, Case] = field(default_factory=dict)
     journal: Path | None = None
-    previous_journal: str | None = None
+    #: The session's environment changes (journal, seed), undone at the end.
+    environ: pytest.MonkeyPatch = field(default_factory=pytest.MonkeyPatch)
     requests: int = 0
     emulator_tests: int = 0
     outside: list[str] = field(default_factory=list)
@@ -95,8 +99,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # workers inherit the controller's journal through the environment
     fd, name = tempfile.mkstemp(prefix="binance-requests-", suffix=".jsonl")
     os.close(fd)
-    _ledger.journal, _ledger.previous_journal = Path(name), os.environ.get(REQUEST_LOG_ENV)
-    os.environ[REQUEST_LOG_ENV] = name
+    _ledger.journal = Path(name)
+    _ledger.environ.setenv(REQUEST_LOG_ENV, name)
+    # one seed for the whole run, so xdist workers draw the same moments a serial run would
+    _ledger.environ.setenv(SEED_ENV, os.environ.get(SEED_ENV) or str(random.SystemRandom().randrange(10**6)))
 
 
 @pytest.hookimpl
@@ -126,10 +132,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _ledger.journal is None:
         return
     _ledger.journal.unlink(missing_ok=True)
-    if _ledger.previous_journal is None:
-        os.environ.pop(REQUEST_LOG_ENV, None)
-    else:
-        os.environ[REQUEST_LOG_ENV] = _ledger.previous_journal
+    _ledger.environ.undo()
     _ledger.journal = None
 
 

@@ -26,7 +26,7 @@ import pytest
 from readiness.audit import validate_file
 from readiness.sandbox import bot
 
-from ..helpers import REPO, check_entry, make_db, snapshot
+from ..helpers import check_entry, make_db, run_pytest, snapshot
 from .conftest import Tried
 
 POSITIONS = "checks/component/test_positions.py"
@@ -450,16 +450,12 @@ CASES |= {
 def _run(folder: Path, case: BadInput, settings: dict[str, str]) -> subprocess.CompletedProcess[str]:
     args = [f"{name}={value}" for name, value in settings.items() if name.startswith("--")]
     env = {name: value for name, value in settings.items() if not name.startswith("--")}
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, *case.select]
     with case.hold(folder):
-        return subprocess.run(
-            [*command, f"--readiness-dir={folder.parent / 'reports'}"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "READINESS_TARGET": "testnet", **env},
-            timeout=300,
-            check=False,
+        return run_pytest(
+            *args,
+            *case.select,
+            f"--readiness-dir={folder.parent / 'reports'}",
+            env={"READINESS_TARGET": "testnet", **env},
         )
 
 

@@ -15,17 +15,17 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from ..helpers import REPO
+from ..helpers import PYTEST, REPO
 from .conftest import Tried
+from .summary import SEED_ENV
 
-SEED = int(os.environ.get("RELIABILITY_SEED", random.SystemRandom().randrange(10**6)))
+SEED = int(os.environ[SEED_ENV])  # drawn once per run by .summary
 #: What a run leaves in its reports folder (``.cache`` holds the audit validator's checkpoints).
 REPORT_FILES = {"readiness.json", "readiness.html", "history.jsonl", ".cache"}
 #: Early moments: from launch through pytest's start-up and the sandbox's (seconds).
@@ -49,10 +49,7 @@ def _family(process: psutil.Process) -> set[psutil.Process]:
 
 
 def _is_bot(process: psutil.Process) -> bool:
-    try:
-        return "readiness.sandbox.bot" in " ".join(process.cmdline())
-    except psutil.Error:
-        return False
+    return "readiness.sandbox.bot" in " ".join(_cmdline(process))
 
 
 @pytest.mark.parametrize(("signal_name", "moment", "index"), CASES)
@@ -65,11 +62,7 @@ def test_interrupt_leaves_whole_reports_and_no_process(
     reports = tmp_path / "reports"
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
+            *PYTEST,
             f"--readiness-dir={reports}",
             "-m",
             "preflight or postdeploy",
@@ -111,7 +104,7 @@ def test_interrupt_leaves_whole_reports_and_no_process(
         assert set(os.listdir(reports)) <= REPORT_FILES, os.listdir(reports)
         temp = [p for p in reports.rglob("*") if p.name.endswith(".tmp")]
         assert temp == [], f"temp files left: {temp}"
-    assert "INTERNALERROR" not in output
+    assert "INTERNALERROR" not in output, output[-6000:]
     path = reports / "readiness.json"
     if not path.exists():
         # owed from the moment the sandbox starts (its bot is up), before the session header
@@ -128,7 +121,7 @@ def test_interrupt_leaves_whole_reports_and_no_process(
             assert report["verdict"] == "NO-GO"
             assert any("incomplete" in reason for reason in report["reasons"]), report["reasons"]
             outcome = "complete:false, NO-GO"
-    tried("interrupts", case, f"{outcome} [RELIABILITY_SEED={SEED}]")
+    tried("interrupts", case, f"{outcome} [{SEED_ENV}={SEED}]")
 
 
 def _cmdline(process: psutil.Process) -> list[str]:

@@ -3,9 +3,6 @@ of the Binance emulators' request journal catches any request outside the allow-
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,7 +11,7 @@ import pytest
 from readiness.sandbox.binance import REQUEST_LOG_ENV, BinanceEmulator
 from readiness.sandbox.server import BackgroundServer
 
-from ..helpers import EMULATOR_TESTS_AGENT, REPO
+from ..helpers import EMULATOR_TESTS_AGENT, run_pytest
 from .conftest import Tried
 from .summary import audit_journal
 
@@ -26,15 +23,7 @@ from .summary import audit_journal
 )
 def test_drill_on_mainnet_is_refused(tried: Tried, args: list[str], env: dict[str, str]) -> None:
     tried("safety", f"drill on mainnet via {'--target' if args else 'READINESS_TARGET'}")
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "drill", "--drill", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=60,
-        check=False,
-    )
+    done = run_pytest("-m", "drill", "--drill", *args, env=env, timeout=60)
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
     assert "--drill is refused on target mainnet" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr

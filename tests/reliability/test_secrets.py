@@ -9,14 +9,11 @@ faults make checks fail around the credentials while httpx logs every Telegram U
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from ..helpers import REPO
+from ..helpers import REPO, run_pytest
 from .conftest import Tried
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -196,32 +193,21 @@ def test_no_sandbox_credential_in_any_output(tmp_path: Path, tried: Tried, worke
     (tmp_path / "sandbox_secrets.py").write_text(RECORDER, encoding="utf-8")
     recorded = tmp_path / "secrets.json"
     faults = [arg for fault in LEAKY_FAULTS for arg in ("--sandbox-fault", fault)]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "sandbox_secrets",
-            f"--rootdir={REPO}",
-            f"--readiness-dir={tmp_path / 'reports'}",
-            "-m",
-            "preflight or postdeploy",
-            "--target",
-            "sandbox",
-            *faults,
-            *OUTPUT_ARGS,
-            *(["-n", workers] if workers else []),
-            str(REPO / "checks"),
-        ],
+    done = run_pytest(
+        "-p",
+        "sandbox_secrets",
+        f"--rootdir={REPO}",
+        f"--readiness-dir={tmp_path / 'reports'}",
+        "-m",
+        "preflight or postdeploy",
+        "--target",
+        "sandbox",
+        *faults,
+        *OUTPUT_ARGS,
+        *(["-n", workers] if workers else []),
+        str(REPO / "checks"),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(tmp_path), "SANDBOX_SECRETS": str(recorded)},
-        timeout=300,
-        check=False,
+        env={"PYTHONPATH": str(tmp_path), "SANDBOX_SECRETS": str(recorded)},
     )
     outputs = _outputs(tmp_path, done.stdout, done.stderr)
     env = json.loads(recorded.read_text("utf-8"))

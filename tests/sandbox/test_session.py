@@ -15,6 +15,8 @@ import pytest
 
 from readiness.sandbox.session import FAULTS, Sandbox
 
+from ..helpers import PYTEST
+
 PROBE = """
 import json, os, time
 import httpx, pytest
@@ -94,7 +96,7 @@ def _start_slow_sandbox_run(pytester: pytest.Pytester) -> tuple[subprocess.Popen
     """A sandbox run held inside a check, and its bot, for tests that stop the run from outside."""
     pytester.makepyfile(test_slow=SLOW_CHECK)
     process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "--target", "sandbox"],
+        [*PYTEST, "-s", "--target", "sandbox"],
         cwd=pytester.path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
