@@ -277,6 +277,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     for name in dict.fromkeys((*LAYERS, *PHASES)):
         config.addinivalue_line("markers", f"{name}: readiness checks of the {name} layer or phase")
+    # pluggy warns, then re-raises, when an old-style hookwrapper's teardown raises; under the
+    # common "warnings are errors" setting that warning would replace a Ctrl-C or SIGTERM landing
+    # there (pytest-asyncio, pytest-timeout, pytest-html have such wrappers), losing the interrupt
+    config.addinivalue_line("filterwarnings", "ignore::pluggy.PluggyTeardownRaisedWarning")
     if not _is_worker(config):
         _install_sigterm(config)
     state = _build_state(config)
