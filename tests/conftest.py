@@ -25,7 +25,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _pytester_ini(request: pytest.FixtureRequest) -> None:
-    """Give pytester runs the ini pytest-asyncio expects (warnings are errors here)."""
+    """Give pytester runs the ini pytest-asyncio expects (warnings are errors here), and leave the
+    built-in catalogue out: synthetic suites reuse its ids. Tests of the catalogue joining a
+    folder's run write an ini of their own."""
     if "pytester" in request.fixturenames:
         pytester: pytest.Pytester = request.getfixturevalue("pytester")
-        pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+        pytester.makeini(
+            "[pytest]\nasyncio_default_fixture_loop_scope = function\naddopts = --no-readiness-catalogue\n"
+        )

@@ -19,8 +19,27 @@ import pytest
 EMULATOR_TESTS_AGENT = "readiness-emulator-tests"
 
 
+def report_path(folder: Path) -> Path:
+    """The readiness JSON the last run wrote in ``folder`` (files are named after its phases:
+    ``readiness.json`` for preflight, ``readiness-postdeploy.json``...)."""
+    written = sorted(folder.glob("readiness*.json"), key=lambda path: path.stat().st_mtime_ns)
+    if not written:
+        raise AssertionError(f"no readiness*.json in {folder}")
+    return written[-1]
+
+
+def assert_go_but_partial(report: dict[str, Any]) -> None:
+    """A healthy run of part of a phase: nothing but its partial coverage kept it from GO."""
+    assert report["partial"] is True, report["reasons"]
+    assert report["verdict"] == "NO-GO"
+    assert report["reasons"] and all(r.startswith("partial run: ") for r in report["reasons"]), report[
+        "reasons"
+    ]
+    assert report["score"] >= report["thresholds"]["go"]
+
+
 def read_report(pytester: pytest.Pytester, folder: str = "reports") -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((pytester.path / folder / "readiness.json").read_text("utf-8"))
+    data: dict[str, Any] = json.loads(report_path(pytester.path / folder).read_text("utf-8"))
     return data
 
 
@@ -60,10 +79,9 @@ def run_catalogue(tmp_path: Any, *args: str, env: dict[str, str] | None = None) 
     """Run the project's own check catalogue (``checks/``) and return its readiness.json."""
     out = tmp_path / "reports"
     done = run_pytest(f"--readiness-dir={out}", *args, env=env)
-    path = out / "readiness.json"
-    assert path.is_file(), (
-        f"no report (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    )
+    written = sorted(out.glob("readiness*.json"), key=lambda path: path.stat().st_mtime_ns)
+    assert written, f"no report (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    path = written[-1]
     report: dict[str, Any] = json.loads(path.read_text("utf-8"))
     report["_stdout"] = done.stdout
     report["_returncode"] = done.returncode

@@ -70,18 +70,20 @@ def test_bad_marker_is_a_collection_error_naming_test_and_id(
     )
 
 
-def test_missing_title_is_a_collection_error(pytester: pytest.Pytester) -> None:
+def test_empty_title_is_a_collection_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_bad="""
         import pytest
 
-        @pytest.mark.readiness(id="x.y", layer="component", tier=1, remediation="R")
+        @pytest.mark.readiness(id="x.y", layer="component", tier=1, title=" ", remediation="R")
         def test_it(): pass
         """
     )
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*test_it: readiness id 'x.y': title= must be a non-empty string*"])
+    result.stdout.fnmatch_lines(
+        ["*test_it: readiness id 'x.y': title= must be a non-empty string when given*"]
+    )
 
 
 def test_duplicate_id_names_both_tests(pytester: pytest.Pytester) -> None:
@@ -117,7 +119,10 @@ def test_layer_and_phase_markers_select(
     pytester.makepyfile(test_checks=CHECKS)
     result = pytester.runpytest("--strict-markers", "-m", expression)
     result.assert_outcomes(passed=len(expected))
-    assert set(outcomes(read_report(pytester))) == expected
+    report = read_report(pytester)
+    assert set(outcomes(report)) == expected
+    # a phase selected whole signs off; a layer, or a phase without one of its layers, does not
+    assert report["partial"] is (expression not in ("preflight", "postdeploy"))
 
 
 def test_drill_checks_need_the_drill_flag(pytester: pytest.Pytester) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -56,6 +57,9 @@ def test_json_document_fields(pytester: pytest.Pytester) -> None:
         "verdict",
         "score",
         "complete",
+        "phases",
+        "partial",
+        "left_out",
         "thresholds",
         "reasons",
         "started_at",
@@ -105,12 +109,18 @@ def test_readiness_dir_history_and_no_temp_files(pytester: pytest.Pytester) -> N
     assert set(history[0]) == {
         "finished_at",
         "target",
+        "phases",
         "verdict",
         "score",
         "complete",
+        "partial",
+        "report",
+        "json_sha256",
         "git_commit",
         "counts",
     }
+    assert history[1]["report"] == "readiness.json"
+    assert history[1]["json_sha256"] == hashlib.sha256((folder / "readiness.json").read_bytes()).hexdigest()
     assert history[1]["verdict"] == read_report(pytester, "out/signoff")["verdict"]
 
 

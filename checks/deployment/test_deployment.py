@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from readiness.context import CheckContext
-from readiness.plugin import state_key
 from readiness.probes import logs, process, trail
 from readiness.redact import MIN_SECRET_LENGTH
 from readiness.settings import DEFINITIONS
+from readiness.state import state_key
 
 #: Log window: CRITICAL and ERROR records of the last 15 minutes.
 LOG_LOOKBACK_S = 15 * 60.0

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .plugin import state_key
+from .state import state_key
 
 
 def pytest_html_results_summary(

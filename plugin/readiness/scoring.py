@@ -124,7 +124,8 @@ def apply_dependencies(results: Sequence[CheckResult]) -> None:
     """Relabel a check ``blocked`` when a dependency of it did not pass, transitively.
 
     Done once over the final results, so serial and distributed runs agree whatever order the
-    checks ran in. A dependency that is not in this run (deselected) constrains nothing.
+    checks ran in. A dependency that has no result in this run (left out, or never reached)
+    blocks too: what it would have verified was not verified.
     """
     by_id = {r.spec.id: r for r in results}
     resolved: set[str] = set()
@@ -132,20 +133,22 @@ def apply_dependencies(results: Sequence[CheckResult]) -> None:
     def resolve(result: CheckResult, path: frozenset[str]) -> None:
         if result.spec.id in resolved:
             return
-        unmet: list[CheckResult] = []
+        unmet: list[tuple[str, str]] = []
         for dep_id in result.spec.depends:
             dep = by_id.get(dep_id)
-            if dep is None or dep_id in path:
+            if dep is None:
+                unmet.append((dep_id, f"{dep_id}, which did not run"))
+                continue
+            if dep_id in path:
                 continue
             resolve(dep, path | {result.spec.id})
             if dep.outcome not in SATISFIED:
-                unmet.append(dep)
+                unmet.append((dep_id, f"{dep_id} ({dep.outcome})"))
         if unmet:
             result.outcome = Outcome.BLOCKED
-            result.blocked_by = [dep.spec.id for dep in unmet]
+            result.blocked_by = [dep_id for dep_id, _ in unmet]
             result.metrics = []  # whatever it measured is not verified either
-            named = ", ".join(f"{dep.spec.id} ({dep.outcome})" for dep in unmet)
-            result.message = f"not verified: depends on {named}"
+            result.message = f"not verified: depends on {', '.join(named for _, named in unmet)}"
         resolved.add(result.spec.id)
 
     for result in results:
@@ -182,11 +185,13 @@ def assess(
     thresholds: Thresholds,
     missing: Sequence[str] = (),
     interrupted: str | None = None,
+    partial: Sequence[str] = (),
 ) -> Assessment:
     """Score the run and decide the verdict, listing every reason it is not GO.
 
     ``missing`` are the ids of collected checks with no result; ``interrupted`` says why the
-    run stopped early (Ctrl-C, ``-x``, collection errors), if it did.
+    run stopped early (Ctrl-C, ``-x``, collection errors), if it did; ``partial`` says which
+    phases the run covers only in part (a partial run is never a sign-off).
     """
     total = score(results)
     reasons: list[str] = []
@@ -202,6 +207,9 @@ def assess(
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         reasons.append(f"run incomplete: {len(missing)} collected check(s) have no result: {shown}")
     if not complete:
+        no_go = True
+    if partial:
+        reasons.extend(partial)
         no_go = True
     if not results:
         reasons.append("no check ran")

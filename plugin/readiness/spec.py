@@ -21,6 +21,7 @@ LAYER_PHASES: Mapping[str, tuple[str, ...]] = {
 TIER_WEIGHTS: Mapping[int, float] = {1: 5, 2: 3, 3: 1}
 CHECK_ID = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
 _ALLOWED_KWARGS = frozenset({"id", "layer", "tier", "title", "remediation", "weight", "phases", "depends"})
+NO_REMEDIATION = "no remediation given"
 
 
 class InvalidCheck(Exception):
@@ -72,8 +73,21 @@ def _names(value: object, what: str) -> tuple[str, ...]:
     raise InvalidCheck(f"{what} must be a tuple of strings, got {value!r}")
 
 
-def spec_from_marker(mark: pytest.Mark) -> CheckSpec:
-    """Build a :class:`CheckSpec` from the marker or raise :class:`InvalidCheck` saying why."""
+def _optional_text(kwargs: Mapping[str, Any], field: str) -> str | None:
+    value = kwargs.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidCheck(f"{field}= must be a non-empty string when given")
+    return value.strip()
+
+
+def spec_from_marker(mark: pytest.Mark, doc: str | None = None) -> CheckSpec:
+    """Build a :class:`CheckSpec` from the marker or raise :class:`InvalidCheck` saying why.
+
+    ``doc`` is the check's docstring: its first line is the title when ``title=`` is not given
+    (then the id), so an operator's own check needs no more than ``id``, ``layer`` and ``tier``.
+    """
     if mark.args:
         raise InvalidCheck("takes keyword arguments only (id=, layer=, tier=, title=, remediation=)")
     kwargs = mark.kwargs
@@ -91,10 +105,9 @@ def spec_from_marker(mark: pytest.Mark) -> CheckSpec:
     tier = kwargs.get("tier")
     if not isinstance(tier, int) or isinstance(tier, bool) or tier not in TIER_WEIGHTS:
         raise InvalidCheck(f"tier must be 1, 2 or 3, got {tier!r}")
-    for field in ("title", "remediation"):
-        value = kwargs.get(field)
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidCheck(f"{field}= must be a non-empty string")
+    doc_line = next((line.strip() for line in (doc or "").splitlines() if line.strip()), None)
+    title = _optional_text(kwargs, "title") or doc_line or check_id
+    remediation = _optional_text(kwargs, "remediation") or NO_REMEDIATION
     weight = kwargs.get("weight", TIER_WEIGHTS[tier])
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
         raise InvalidCheck(f"weight must be a positive number, got {weight!r}")
@@ -113,8 +126,8 @@ def spec_from_marker(mark: pytest.Mark) -> CheckSpec:
         id=check_id,
         layer=layer,
         tier=tier,
-        title=kwargs["title"].strip(),
-        remediation=kwargs["remediation"].strip(),
+        title=title,
+        remediation=remediation,
         weight=float(weight),
         phases=phases,
         depends=depends,

@@ -8,6 +8,7 @@ Testnet-flavour scenarios serve their own ``BinanceEmulator(network="testnet")``
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,10 +19,13 @@ from typing import Any
 
 import pytest
 
+from readiness.catalogue import catalogue_specs
+from readiness.context import CheckContext, CheckRuntime
+from readiness.redact import Redactor
 from readiness.sandbox.binance import BinanceEmulator
 from readiness.sandbox.server import BackgroundServer
 
-from ..helpers import check_entry, outcomes, run_catalogue
+from ..helpers import REPO, assert_go_but_partial, check_entry, outcomes, run_catalogue
 
 FILES = ("checks/component/test_binance.py", "checks/integration/test_filters_agree.py")
 #: Each Binance check and what it depends on (mirrors the markers, in dependency order).
@@ -114,12 +118,10 @@ SCENARIOS: dict[str, Scenario] = {
     "mainnet_url_on_testnet": Scenario(
         ("--target", "testnet"),
         env={"BINANCE_API_URL": "https://api.binance.com"},
-        select=(FILES[0], "-k", "test_endpoint_matches_target"),
     ),
     "testnet_url_on_mainnet_by_host": Scenario(
         ("--target", "mainnet"),
         env={"BINANCE_API_URL": "https://testnet.binance.vision"},
-        select=(FILES[0], "-k", "test_endpoint_matches_target"),
     ),
     "mainnet_keys_on_testnet": Scenario(
         ("--target", "testnet"),
@@ -128,7 +130,6 @@ SCENARIOS: dict[str, Scenario] = {
             "BINANCE_API_KEY": "k" * 64,
             "BINANCE_API_SECRET": "s" * 64,
         },
-        select=(FILES[0], "-k", "test_endpoint_matches_target"),
     ),
     "testnet_no_keys": Scenario(("--target", "testnet"), emulator_keys=None, select=(FILES[0],)),
     "mainnet_no_keys": Scenario(("--target", "mainnet"), emulator_keys=None, select=(FILES[0],)),
@@ -163,6 +164,7 @@ def reports(
         if getattr(item, "module", None) is request.module
         and "scenario" in (params := getattr(getattr(item, "callspec", None), "params", {}))
     }
+    wanted -= set(URL_DECIDED)  # those call the check function itself
     with ThreadPoolExecutor(max_workers=6, thread_name_prefix="catalogue-run") as pool:
         yield {
             name: pool.submit(_run, SCENARIOS[name], tmp_path_factory.mktemp(name)) for name in sorted(wanted)
@@ -189,7 +191,7 @@ def test_healthy_sandbox_passes_every_binance_check(
 ) -> None:
     report = _report(reports, scenario)
     assert outcomes(report) == expected(None)
-    assert report["verdict"] == "GO"
+    assert_go_but_partial(report)  # the Binance file alone
     metrics = {m["name"] for m in check_entry(report, "binance.clock_skew")["metrics"]}
     assert "clock skew" in metrics
     headroom = check_entry(report, "binance.rate_limit_headroom")["metrics"]
@@ -356,22 +358,33 @@ def test_clock_behind_blocks_the_key_check_or_fails_it_with_1021(
     reports: dict[str, Future[dict[str, Any]]], scenario: str
 ) -> None:
     """With clock_skew selected, the clock is the root cause and the key check is blocked (its
-    -1021 says nothing about the key). Alone, the key check shows -1021 and the clock advice."""
+    -1021 says nothing about the key). Alone, its dependencies did not run, so it is not verified
+    either: blocked, naming them, and the run is partial."""
     report = _report(reports, scenario)
     entry = check_entry(report, "binance.api_key_valid")
+    assert entry["outcome"] == "blocked"
     if scenario == "binance_clock_behind":
-        assert entry["outcome"] == "blocked"
         assert entry["blocked_by"] == ["binance.clock_skew"]
         return
-    assert outcomes(report) == {"binance.api_key_valid": "failed"}
-    _assert_failure(
-        report,
-        "binance.api_key_valid",
-        "GET /api/v3/account answered HTTP 400, code -1021: Timestamp for this request was 1000ms ahead*",
-        "sync the clock (chrony/NTP); measured skew -",
+    assert outcomes(report) == {"binance.api_key_valid": "blocked"}
+    assert entry["blocked_by"] == ["binance.connectivity", "binance.clock_skew"]
+    assert entry["message"] == (
+        "not verified: depends on binance.connectivity, which did not run, "
+        "binance.clock_skew, which did not run"
     )
-    match = re.search(r"measured skew (-?\d+) ms", entry["remediation"])
-    assert match and abs(int(match.group(1)) + 10_000) < 250, entry["remediation"]
+    assert report["partial"] is True and report["verdict"] == "NO-GO"
+
+
+def test_key_error_1021_remediation_names_the_clock() -> None:
+    """A -1021 on a signed call is the clock's fault: the advice says to sync it, with the skew."""
+    from readiness.probes.binance import ApiError, remediation_for
+    from readiness.settings import Settings
+
+    error = ApiError("GET /api/v3/account", 400, -1021, "Timestamp for this request was 1000ms ahead")
+    assert (
+        remediation_for(error, Settings(), skew_ms=-10_000)
+        == "sync the clock (chrony/NTP); measured skew -10000 ms"
+    )
 
 
 @pytest.mark.parametrize("scenario", ["testnet_healthy"])
@@ -382,7 +395,7 @@ def test_testnet_flavor_marks_sapi_checks_not_applicable(
     assert outcomes(report) == expected(None, not_applicable=SAPI_CHECKS)
     for check_id in SAPI_CHECKS:
         assert check_entry(report, check_id)["message"] == "testnet has no /sapi (checked on mainnet only)"
-    assert report["verdict"] == "GO"
+    assert_go_but_partial(report)
 
 
 ENDPOINT_CASES = [
@@ -425,14 +438,51 @@ ENDPOINT_CASES = [
 def test_endpoint_mismatch_is_caught_both_ways(
     reports: dict[str, Future[dict[str, Any]]], scenario: str, message: str, remediation: str
 ) -> None:
+    if scenario in URL_DECIDED:
+        failure, runtime = asyncio.run(_endpoint_check_alone(SCENARIOS[scenario]))
+        assert fnmatch(failure, message), failure
+        assert runtime.remediation is not None and remediation in runtime.remediation
+        return
     report = _report(reports, scenario)
     _assert_failure(report, "binance.endpoint_matches_target", message, remediation)
-    if SCENARIOS[scenario].select == FILES:
-        # Decided by behaviour on a live emulator: the /sapi checks are blocked, the rest passes.
-        assert outcomes(report) == expected("binance.endpoint_matches_target")
-    else:
-        # Decided by the URL alone: no request left this process.
-        assert outcomes(report) == {"binance.endpoint_matches_target": "failed"}
+    # Decided by behaviour on a live emulator: the /sapi checks are blocked, the rest passes.
+    assert outcomes(report) == expected("binance.endpoint_matches_target")
+
+
+#: Decided by the URL (a known host) or the keys alone. A catalogue run of this check alone would
+#: block it (its connectivity dependency did not run, and real hosts are out of reach here), so
+#: these call the check function itself with the scenario's settings: no request leaves.
+URL_DECIDED = ("mainnet_url_on_testnet", "testnet_url_on_mainnet_by_host", "mainnet_keys_on_testnet")
+
+
+async def _endpoint_check_alone(scenario: Scenario) -> tuple[str, CheckRuntime]:
+    from readiness.checks.component.test_binance import test_endpoint_matches_target
+    from readiness.probes.catalogue import PROBES
+    from readiness.probes.network import ProbeSet
+    from readiness.settings import load_settings
+
+    target = scenario.args[scenario.args.index("--target") + 1]
+    settings, _ = load_settings(
+        rootdir=REPO,
+        invocation_dir=REPO,
+        environ={**NO_KEYS, **scenario.env},
+        target_option=target,
+        target_ini=None,
+        env_file_option=None,
+        config_option=None,
+    )
+    spec = catalogue_specs()["binance.endpoint_matches_target"]
+    runtime = CheckRuntime()
+    probes = ProbeSet()
+    probes.start(PROBES, settings, {spec.id})
+    await asyncio.sleep(0)  # let the probes begin, as they do in a session before its first check
+    try:
+        await test_endpoint_matches_target(CheckContext(spec, runtime, settings, Redactor()), probes)
+    except pytest.fail.Exception as failure:
+        return str(failure), runtime
+    finally:
+        await probes.close()
+    raise AssertionError("the endpoint check passed")
 
 
 @pytest.mark.parametrize(

@@ -16,13 +16,30 @@ import pytest
 from readiness.probes import files
 from readiness.sandbox import bot
 
-from ..helpers import check_entry, make_db, outcomes, run_catalogue, snapshot
+from ..helpers import assert_go_but_partial, check_entry, make_db, outcomes, run_catalogue, snapshot
 
 FILES = (
     "checks/component/test_config.py",
     "checks/component/test_positions.py",
     "checks/component/test_risk.py",
     "checks/integration/test_consistency.py",
+    # what the consistency checks depend on (a dependency left out of a run blocks them)
+    "checks/component/test_audit.py",
+    "checks/system/test_system.py",
+)
+#: The audit and system checks of FILES pass in every case here.
+DEPENDENCIES = dict.fromkeys(
+    (
+        "audit.present_writable",
+        "audit.jsonl_valid",
+        "audit.sequence_intact",
+        "audit.hash_chain_intact",
+        "system.required_files",
+        "system.disk_space",
+        "system.memory_available",
+        "system.killswitch_inactive",
+    ),
+    "passed",
 )
 MINE = (
     "env.config_complete",
@@ -69,8 +86,8 @@ def test_healthy_sandbox_passes_all_eight(tmp_path: Path) -> None:
     env_file = make_env_repo(tmp_path)
     before = snapshot(env_file.parent)
     report = run_catalogue(tmp_path, *FILES, "--target", "sandbox", f"--env-file={env_file}")
-    assert outcomes(report) == dict.fromkeys(MINE, "passed")
-    assert report["verdict"] == "GO"
+    assert outcomes(report) == dict.fromkeys(MINE, "passed") | DEPENDENCIES
+    assert_go_but_partial(report)  # these files alone
     assert_clean_summary(report)
     assert snapshot(env_file.parent) == before
     metrics = {
@@ -134,7 +151,7 @@ def test_each_fault_fails_exactly_its_check(
         "security.env_not_committed": "not_applicable",  # the sandbox's .env is in no git repository
         **changed,
     }
-    assert outcomes(report) == expected
+    assert outcomes(report) == DEPENDENCIES | expected
     failed = next(check_id for check_id, outcome in changed.items() if outcome == "failed")
     entry = check_entry(report, failed)
     assert fnmatch.fnmatch(entry["message"], message), entry["message"]
@@ -142,7 +159,9 @@ def test_each_fault_fails_exactly_its_check(
     assert remediation in report["_stdout"]
     assert_clean_summary(report)
     # Every fault here hits a tier-1 check, except the tier-2 values check (the score still drops).
-    assert report["verdict"] == ("GO" if fault == "positions_negative_price" else "NO-GO")
+    assert report["verdict"] == "NO-GO"  # these files alone are a partial run in any case
+    tier1 = [r for r in report["reasons"] if r.startswith("tier-1 check ")]
+    assert (tier1 == []) is (fault == "positions_negative_price"), report["reasons"]
     assert report["score"] < 100
     if fault == "env_incomplete":  # the sandbox's own .env lives outside any git work tree
         assert check_entry(report, "security.env_not_committed")["message"].endswith(

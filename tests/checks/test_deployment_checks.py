@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from readiness.probes import logs, process, trail
 
-from ..helpers import check_entry, outcomes, run_catalogue
+from ..helpers import check_entry, outcomes, report_path, run_catalogue
 
 DEPLOYMENT = (
     "deploy.process_running",
@@ -245,7 +245,7 @@ def test_secrets_check_names_file_and_line_never_the_secret(tmp_path: Path) -> N
         f"BINANCE_TESTNET_API_SECRET at {env['READINESS_LOG_FILE']}:5; "
         f"a Telegram-token-shaped string at {env['READINESS_AUDIT_TRAIL']}:2"
     )
-    out = report["_stdout"] + (tmp_path / "reports" / "readiness.json").read_text("utf-8")
+    out = report["_stdout"] + report_path(tmp_path / "reports").read_text("utf-8")
     assert secret not in out
     assert TOKEN not in out
     assert "***" not in entry["message"]

@@ -122,7 +122,7 @@ def test_healthy_sandbox_passes_every_drill_fast(tmp_path: Path) -> None:
     assert outcomes(report) == dict.fromkeys(DRILLS, "passed")
     assert report["verdict"] == "GO"
     assert report["_seconds"] < 30, f"the drill run took {report['_seconds']:.1f} s"
-    assert (tmp_path / "reports" / "readiness.html").is_file()
+    assert (tmp_path / "reports" / "readiness-drill.html").is_file()  # beside, never over, the preflight's
     activation = _metrics(check_entry(report, "drill.killswitch_activation"))
     assert {"switch_active", "alert_within_limit", "buy_rejected", "sell_allowed", "audit_event"} <= set(
         activation

@@ -136,7 +136,7 @@ def test_signed_sapi_is_refused_off_mainnet(emulator: tuple[BinanceEmulator, Set
 
 RECORDER = """
 import json, os
-from readiness.plugin import sandbox_key
+from readiness.state import sandbox_key
 
 def pytest_sessionfinish(session):
     sandbox = session.config.stash.get(sandbox_key, None)

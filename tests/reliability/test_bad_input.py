@@ -26,7 +26,7 @@ import pytest
 from readiness.audit import validate_file
 from readiness.sandbox import bot
 
-from ..helpers import check_entry, make_db, run_pytest, snapshot
+from ..helpers import check_entry, make_db, report_path, run_pytest, snapshot
 from .conftest import Tried
 
 POSITIONS = "checks/component/test_positions.py"
@@ -478,7 +478,7 @@ def test_bad_input_fails_clearly_and_changes_nothing(tmp_path: Path, tried: Trie
         assert len(lines) == 1, lines
         assert fnmatch.fnmatch(lines[0], case.usage_error.format(folder=folder)), lines[0]
         return
-    report = json.loads((tmp_path / "reports" / "readiness.json").read_text("utf-8"))
+    report = json.loads(report_path(tmp_path / "reports").read_text("utf-8"))
     assert report["verdict"] == "NO-GO"
     for check_id, pattern in case.failed.items():
         entry = check_entry(report, check_id)

@@ -14,7 +14,7 @@ from readiness.sandbox.binance import BinanceEmulator
 from readiness.sandbox.server import BackgroundServer
 from readiness.sandbox.session import FAULTS
 
-from ..helpers import check_entry, run_catalogue
+from ..helpers import check_entry, report_path, run_catalogue
 from .conftest import Tried
 
 CHECK_ID = re.compile(
@@ -53,7 +53,7 @@ def test_fault_gives_complete_reports_and_remediation_everywhere(
         selection = ("-m", "drill", "--drill") if drill else ("-m", "preflight or postdeploy")
         report = run_catalogue(tmp_path, *selection, "--target", "sandbox", "--sandbox-fault", fault)
     stdout = report["_stdout"]
-    page = (tmp_path / "reports" / "readiness.html").read_text("utf-8")
+    page = report_path(tmp_path / "reports").with_suffix(".html").read_text("utf-8")
 
     assert report["_returncode"] == pytest.ExitCode.TESTS_FAILED, stdout[-2000:]
     assert "INTERNALERROR" not in stdout and "Traceback" not in stdout

@@ -80,7 +80,7 @@ def test_hung_dependency_fails_its_checks_within_one_probe_timeout(
     tried("hangs", case)
     report, wall, requests = timed_preflight(tmp_path, *CASES[case])
 
-    assert (tmp_path / "reports" / "readiness.html").is_file()
+    assert (tmp_path / "reports" / "readiness.html").is_file()  # -m preflight: the sign-off's name
     assert report["complete"] is True and report["verdict"] == "NO-GO"
     network = {check["id"]: check for check in report["checks"] if check["id"].startswith(NETWORK)}
     timed_out = {cid for cid, check in network.items() if check["outcome"] == "failed"}

@@ -27,7 +27,9 @@ from .summary import SEED_ENV
 
 SEED = int(os.environ[SEED_ENV])  # drawn once per run by .summary
 #: What a run leaves in its reports folder (``.cache`` holds the audit validator's checkpoints).
-REPORT_FILES = {"readiness.json", "readiness.html", "history.jsonl", ".cache"}
+#: The reports of a "preflight or postdeploy" run are named after those two phases.
+STEM = "readiness-preflight-postdeploy"
+REPORT_FILES = {f"{STEM}.json", f"{STEM}.html", "history.jsonl", ".cache"}
 #: Early moments: from launch through pytest's start-up and the sandbox's (seconds).
 EARLY_S = (0.2, 2.5)
 #: Late moments: from the bot's start through the checks, the reports and the teardown.
@@ -105,7 +107,7 @@ def test_interrupt_leaves_whole_reports_and_no_process(
         temp = [p for p in reports.rglob("*") if p.name.endswith(".tmp")]
         assert temp == [], f"temp files left: {temp}"
     assert "INTERNALERROR" not in output, output[-6000:]
-    path = reports / "readiness.json"
+    path = reports / f"{STEM}.json"
     if not path.exists():
         # owed from the moment the sandbox starts (its bot is up), before the session header
         assert not any(_is_bot(p) for p in seen), "the sandbox was up but no report was written"
@@ -113,7 +115,7 @@ def test_interrupt_leaves_whole_reports_and_no_process(
         outcome = "stopped before the sandbox started (no report owed)"
     else:
         report = json.loads(path.read_text("utf-8"))  # a torn file would not parse
-        html = (reports / "readiness.html").read_text("utf-8")
+        html = (reports / f"{STEM}.html").read_text("utf-8")
         assert html.rstrip().endswith("</html>")
         if report["complete"]:
             outcome = "complete report" if not finished_first else "complete report (run ended first)"

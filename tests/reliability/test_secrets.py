@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers import REPO, run_pytest
+from ..helpers import REPO, report_path, run_pytest
 from .conftest import Tried
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -116,9 +116,13 @@ OUTPUT_ARGS = [
 
 
 def _outputs(root: Path, stdout: str, stderr: str) -> dict[str, str]:
+    """Every output by name; the run's readiness JSON/HTML (named after its phases) as
+    ``reports/readiness.json`` / ``.html``."""
     outputs = {"stdout": stdout, "stderr": stderr}
+    written = report_path(root / "reports")
+    files = {"reports/readiness.json": written, "reports/readiness.html": written.with_suffix(".html")}
     for name in OUTPUTS:
-        outputs[name] = (root / name).read_text(encoding="utf-8", errors="replace")
+        outputs[name] = files.get(name, root / name).read_text(encoding="utf-8", errors="replace")
     return outputs
 
 
@@ -173,7 +177,7 @@ def test_no_secret_in_any_output(
 #: Loaded into the sandbox run (``-p``): writes down the credentials the sandbox made up.
 RECORDER = """
 import json, os
-from readiness.plugin import sandbox_key
+from readiness.state import sandbox_key
 
 def pytest_sessionfinish(session):
     sandbox = session.config.stash.get(sandbox_key, None)

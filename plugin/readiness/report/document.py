@@ -59,6 +59,8 @@ def build(
     thresholds: Thresholds,
     results: Sequence[CheckResult],
     waivers: list[dict[str, Any]],
+    phases: Sequence[str],
+    left_out: Sequence[str],
     started_at: dt.datetime,
     finished_at: dt.datetime,
     env: dict[str, Any],
@@ -72,6 +74,9 @@ def build(
             "verdict": str(assessment.verdict),
             "score": assessment.score,
             "complete": assessment.complete,
+            "phases": list(phases),
+            "partial": bool(left_out),
+            "left_out": list(left_out),
             "thresholds": {"go": thresholds.go, "conditional": thresholds.conditional},
             "reasons": list(assessment.reasons),
             "started_at": started_at.isoformat(),
@@ -94,7 +99,7 @@ def dumps(document: dict[str, Any]) -> str:
     return "{" + text[1:].lstrip() + "\n"
 
 
-def history_entry(document: dict[str, Any]) -> dict[str, Any]:
+def history_entry(document: dict[str, Any], *, report: str, json_sha256: str) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for layer in document["layers"].values():
         for outcome, count in layer["counts"].items():
@@ -102,9 +107,13 @@ def history_entry(document: dict[str, Any]) -> dict[str, Any]:
     return {
         "finished_at": document["finished_at"],
         "target": document["target"],
+        "phases": document["phases"],
         "verdict": document["verdict"],
         "score": document["score"],
         "complete": document["complete"],
+        "partial": document["partial"],
+        "report": report,
+        "json_sha256": json_sha256,
         "git_commit": document["environment"]["git_commit"],
         "counts": counts,
     }

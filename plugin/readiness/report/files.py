@@ -44,8 +44,9 @@ def append_history(path: Path, entry: dict[str, Any]) -> None:
         handle.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
-def read_history(path: Path, limit: int) -> list[dict[str, Any]]:
-    """The last ``limit`` well-formed entries, reading only the file's tail."""
+def read_history(path: Path, limit: int, **match: Any) -> list[dict[str, Any]]:
+    """The last ``limit`` well-formed entries whose fields equal ``match`` (e.g. the same target
+    and phases), reading only the file's tail."""
     try:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -63,6 +64,6 @@ def read_history(path: Path, limit: int) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except ValueError:
             continue
-        if isinstance(entry, dict):
+        if isinstance(entry, dict) and all(entry.get(k) == v for k, v in match.items()):
             entries.append(entry)
     return entries[-limit:]

@@ -25,17 +25,27 @@ def write_summary(reporter: pytest.TerminalReporter, document: dict[str, Any], p
     reporter.write_sep("=", "readiness")
     if document["sandbox"]:
         reporter.write_line(SANDBOX_NOTICE, yellow=True)
+    if document["partial"]:
+        reporter.write_line("partial run — not a sign-off", red=True, bold=True)
+    for check in document["checks"]:
+        outcome = check["outcome"]
+        waived = check["waiver"] is not None and check["waiver"]["status"] == "active"
+        if outcome in ("passed", "not_applicable") or (quiet and not waived):
+            continue
+        head = f"{outcome.upper():<8} {check['id']} (tier {check['tier']}, {check['layer']})"
+        head += f" [waived until {check['waiver']['expires']}]" if waived else ""
+        message = check["message"].splitlines()[0] if check["message"] and not quiet else ""
+        reporter.write_line(f"{head}: {message}" if message else head, **_OUTCOME_MARKUP.get(outcome, {}))
+        if outcome != "blocked" and not quiet:
+            reporter.write_line(f"         fix: {check['remediation']}")
+    for waiver in document["waivers"]:
+        if waiver["status"] == "expired":
+            reporter.write_line(
+                f"waiver for {waiver['id']} expired on {waiver['expires']} and no longer counts: "
+                "renew it (new expires date, approved again) or fix the check",
+                yellow=True,
+            )
     if not quiet:
-        for check in document["checks"]:
-            outcome = check["outcome"]
-            if outcome in ("passed", "not_applicable"):
-                continue
-            waived = " [waived]" if check["waiver"] and check["waiver"]["status"] == "active" else ""
-            head = f"{outcome.upper():<8} {check['id']} (tier {check['tier']}, {check['layer']}){waived}"
-            message = check["message"].splitlines()[0] if check["message"] else ""
-            reporter.write_line(f"{head}: {message}" if message else head, **_OUTCOME_MARKUP.get(outcome, {}))
-            if outcome != "blocked":
-                reporter.write_line(f"         fix: {check['remediation']}")
         for name, layer in document["layers"].items():
             counts = ", ".join(f"{n} {o}" for o, n in layer["counts"].items() if n)
             reporter.write_line(f"layer {name}: {layer['score']:g} ({counts})")
@@ -49,3 +59,8 @@ def write_summary(reporter: pytest.TerminalReporter, document: dict[str, Any], p
         reporter.write_line(f"  - {reason}")
     if not quiet:
         reporter.write_line(f"reports: {', '.join(paths)}")
+
+
+def write_hints(reporter: pytest.TerminalReporter, hints: list[str]) -> None:
+    for hint in hints:
+        reporter.write_line(f"hint: {hint}", yellow=True)

@@ -1,0 +1,47 @@
+"""pytest-xdist: the controller collects nothing, so workers tell it what they collected.
+
+Registered only when xdist is active. Each worker gets a folder for its manifest and the
+sandbox's ``.env`` path (the environment it inherits carries the rest of the sandbox).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import collection, manifest, sandbox_run
+from .state import state_key
+
+MANIFEST_DIR = "readiness_manifest_dir"
+SANDBOX_ENV_FILE = "readiness_sandbox_env_file"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Controller: give each worker the folder where it leaves its collected specs."""
+    state = node.config.stash[state_key]
+    if state.manifest_dir is None:
+        state.manifest_dir = Path(tempfile.mkdtemp(prefix="readiness-manifest-"))
+    node.workerinput[MANIFEST_DIR] = str(state.manifest_dir)
+    if state.sandbox_env_file is not None:
+        node.workerinput[SANDBOX_ENV_FILE] = str(state.sandbox_env_file)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Controller: learn the collected checks (and refuse bad waivers) before tests run."""
+    state = node.config.stash[state_key]
+    if state.manifest_dir is not None:
+        manifest.merge(state, state.manifest_dir / f"{node.gateway.id}.json")
+    collection.check_waivers(state)
+    sandbox_run.warm(node.config, state)
+
+
+def worker_inputs(config: pytest.Config) -> tuple[Path | None, Path | None]:
+    """Worker: the manifest folder and the sandbox's ``.env``, as the controller gave them."""
+    workerinput: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]
+    manifest_dir, env_file = workerinput.get(MANIFEST_DIR), workerinput.get(SANDBOX_ENV_FILE)
+    return (Path(manifest_dir) if manifest_dir else None), (Path(env_file) if env_file else None)
