@@ -18,10 +18,12 @@ from .state import RunState
 from .waivers import Waiver, WaiverError, load_waivers
 
 GATES = ("go", "conditional")
+#: The option group every readiness option lives in.
+GROUP = "readiness"
 
 
 def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("readiness", "deployment readiness")
+    group = parser.getgroup(GROUP, "deployment readiness")
     group.addoption(
         "--target",
         dest="readiness_target",

@@ -43,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> None:
-    startup.check_path_options(early_config, args)
+    startup.check_path_options(early_config, parser, args)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,11 +32,29 @@ def broken_trail(tmp_path: Path) -> Path:
 PARALLEL = AuditConfig(workers=3, parallel_min_bytes=0)
 
 
+#: Run in a process of its own: fork is only taken while the process has one thread, which a
+#: pytest-xdist worker (execnet's thread) never has.
+FORKED = """
+import dataclasses, sys
+import readiness.audit.validator as validator
+from readiness.audit import AuditConfig, validate_file
+
+def comparable(r):
+    return dataclasses.replace(r, seconds=0.0, checkpoint="", bytes_parsed=0, incremental=False)
+
+assert validator._single_threaded(), "not single-threaded: this would test the spawn path twice"
+serial = validate_file(sys.argv[1], AuditConfig(workers=1))
+assert serial.error_count == 6 and serial.torn_last_line, serial
+forked = validate_file(sys.argv[1], AuditConfig(workers=3, parallel_min_bytes=0))
+assert comparable(forked) == comparable(serial), (forked, serial)
+"""
+
+
 def test_forked_workers_match_serial(broken_trail: Path) -> None:
-    assert validator._single_threaded()  # else this would test the spawn path twice
-    serial = validate_file(broken_trail, AuditConfig(workers=1))
-    assert serial.error_count == 6 and serial.torn_last_line
-    assert comparable(validate_file(broken_trail, PARALLEL)) == comparable(serial)
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED, str(broken_trail)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_spawned_workers_match_serial(broken_trail: Path, monkeypatch: pytest.MonkeyPatch) -> None:

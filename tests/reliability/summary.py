@@ -35,6 +35,7 @@ CATEGORIES = {
     "bad input": "a clear failure naming the file and line or setting; no traceback; files byte-identical",
     "interrupts": "complete JSON or complete:false NO-GO; no torn or temp file; no process left",
     "leak probes": "planted secrets found in no output (terminal, JSON, HTML, pytest-html, JUnit, logs)",
+    "xdist parity": "every sandbox fault: the same outcomes, verdict and score under -n 2 as serially",
     "safety": "drills refused on mainnet; emulator requests inside the allow-list",
 }
 

@@ -34,11 +34,8 @@ def target_of(fault: str, report: dict[str, Any]) -> str:
     return named[0]
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_fault_gives_complete_reports_and_remediation_everywhere(
-    tmp_path: Path, tried: Tried, fault: str
-) -> None:
-    tried("faults", fault)
+def run_fault(tmp_path: Path, fault: str, *extra: str) -> dict[str, Any]:
+    """Run the catalogue under one sandbox fault, on the phases that fault is made for."""
     if fault in TESTNET_ONLY:
         emulator = BinanceEmulator(network="testnet", faults=[fault])
         with BackgroundServer(emulator.make_app()) as server:
@@ -47,11 +44,18 @@ def test_fault_gives_complete_reports_and_remediation_everywhere(
                 "BINANCE_TESTNET_API_KEY": emulator.api_key,
                 "BINANCE_TESTNET_API_SECRET": emulator.api_secret,
             }
-            report = run_catalogue(tmp_path, "-m", "preflight", "--target", "testnet", env=env)
-    else:
-        drill = " drill." in FAULTS[fault]
-        selection = ("-m", "drill", "--drill") if drill else ("-m", "preflight or postdeploy")
-        report = run_catalogue(tmp_path, *selection, "--target", "sandbox", "--sandbox-fault", fault)
+            return run_catalogue(tmp_path, "-m", "preflight", "--target", "testnet", *extra, env=env)
+    drill = " drill." in FAULTS[fault]
+    selection = ("-m", "drill", "--drill") if drill else ("-m", "preflight or postdeploy")
+    return run_catalogue(tmp_path, *selection, "--target", "sandbox", "--sandbox-fault", fault, *extra)
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_fault_gives_complete_reports_and_remediation_everywhere(
+    tmp_path: Path, tried: Tried, fault: str
+) -> None:
+    tried("faults", fault)
+    report = run_fault(tmp_path, fault)
     stdout = report["_stdout"]
     page = report_path(tmp_path / "reports").with_suffix(".html").read_text("utf-8")
 

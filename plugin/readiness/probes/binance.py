@@ -24,6 +24,7 @@ import functools
 import re
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -91,6 +92,19 @@ def guard_request(method: str, url: str, *, origin: str, network: str, with_key:
         raise RefusedRequest(f"refused {where}: /sapi is used on the mainnet network only")
 
 
+@functools.cache
+def load_python_binance() -> None:
+    """Import python-binance once, quiet about websockets' deprecation of the legacy API it uses.
+
+    Under an operator's "warnings are errors" configuration that import-time warning would fail
+    every Binance check; the deprecation is python-binance's to fix, not a readiness finding.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"websockets(\.\w+)* is deprecated", DeprecationWarning)
+        import binance.client
+        import binance.ws.websocket_api  # noqa: F401
+
+
 _CLASS_LOCK = threading.Lock()
 #: X-MBX-USED-WEIGHT-1M of the last response in this task: concurrent calls each see their own.
 _LAST_WEIGHT: contextvars.ContextVar[int | None] = contextvars.ContextVar("binance_weight", default=None)
@@ -110,6 +124,8 @@ def _client_class() -> type[Any]:
 @functools.cache
 def _build_client_class() -> type[Any]:
     import aiohttp
+
+    load_python_binance()
     from binance import AsyncClient
 
     class GuardedClient(AsyncClient):  # type: ignore[misc]
@@ -216,6 +232,8 @@ def _int_or_none(raw: object) -> int | None:
 async def call(request: str, action: Callable[[], Awaitable[Any]]) -> Reply:
     """Run one python-binance call; turn whatever goes wrong on the wire into an :class:`ApiError`."""
     import aiohttp
+
+    load_python_binance()
     from binance.exceptions import BinanceAPIException, BinanceRequestException
 
     _LAST_WEIGHT.set(None)

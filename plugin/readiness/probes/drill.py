@@ -33,7 +33,7 @@ from typing import Any, Final
 import psutil
 
 from ..settings import Settings
-from .binance import REQUEST_TIMEOUT_S, guard_request
+from .binance import REQUEST_TIMEOUT_S, guard_request, load_python_binance
 from .risk import RiskManager, load_risk_manager
 
 #: Seconds a kill-switch change may take to show in ``kill_switch_active``.
@@ -558,6 +558,7 @@ class Balance:
 
 def _client(settings: Settings) -> Any:
     """python-binance's sync ``Client`` aimed at ``BINANCE_API_URL``, every request guarded."""
+    load_python_binance()
     from binance.client import Client
 
     class GuardedSyncClient(Client):  # type: ignore[misc]
@@ -578,6 +579,7 @@ def _client(settings: Settings) -> Any:
 
 
 def _describe(exc: Exception) -> str:
+    load_python_binance()
     from binance.exceptions import BinanceAPIException
 
     if isinstance(exc, BinanceAPIException):

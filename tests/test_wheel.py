@@ -1,0 +1,183 @@
+"""The built wheel, installed into a fresh venv, in an operator's bot folder that is not this repo.
+
+Nothing of this checkout is on that venv's path: the catalogue, its fixtures and the sandbox come
+from the wheel alone, under the operator's own strict pytest configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness.catalogue import catalogue_specs
+
+from .helpers import REPO
+
+OPERATOR_PYPROJECT = """[project]
+name = "their-bot"
+version = "1.0"
+
+[tool.pytest.ini_options]
+addopts = ["--strict-markers", "--strict-config", "-p", "no:cacheprovider"]
+filterwarnings = ["error"]
+"""
+UNIT_TEST = "def test_position_size():\n    assert round(0.1 * 3, 2) == 0.3\n"
+OWN_CHECK = '''import pytest
+
+
+@pytest.mark.readiness(id="own.strategy_loads", layer="component", tier=2)
+def test_strategy_loads():
+    """The bot's strategy module imports."""
+    import fractions  # stands in for the bot's strategy module
+'''
+OWN_ID = "own.strategy_loads"
+
+
+def _run(command: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"}
+        and not name.startswith("PYTEST_XDIST")
+    }
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+def _ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    _ok(_run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)], cwd=out))
+    (built,) = out.glob("pytest_readiness-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def operator_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv holding the wheel (and pytest-xdist, as an operator's CI might)."""
+    where = tmp_path_factory.mktemp("venv") / "venv"
+    venv.create(where, with_pip=True)
+    python = where / "bin" / "python"
+    _ok(_run([str(python), "-m", "pip", "install", "-q", str(wheel), "pytest-xdist"], cwd=where))
+    return python
+
+
+@pytest.fixture
+def bot_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "their-bot"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "checks").mkdir()
+    (repo / "pyproject.toml").write_text(OPERATOR_PYPROJECT)
+    (repo / "tests" / "test_unit.py").write_text(UNIT_TEST)
+    (repo / "checks" / "test_own.py").write_text(OWN_CHECK)
+    return repo
+
+
+def _pytest(python: Path, repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _run([str(python), "-m", "pytest", *args], cwd=repo)
+
+
+def _report(repo: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((repo / "reports" / "readiness.json").read_text("utf-8"))
+    return data
+
+
+def _outcomes(report: dict[str, Any]) -> dict[str, str]:
+    return {check["id"]: check["outcome"] for check in report["checks"]}
+
+
+def test_wheel_carries_the_catalogue_and_nothing_of_the_repo(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for source in (REPO / "checks").rglob("*.py"):
+        assert f"readiness/checks/{source.relative_to(REPO / 'checks').as_posix()}" in names
+    assert "readiness/report/templates/readiness.html.j2" in names
+    assert not {name for name in names if name.startswith(("tests/", "checks/", "conftest.py"))}
+
+
+def test_preflight_in_an_operator_folder_is_go_with_every_built_in_check(
+    operator_python: Path, bot_repo: Path
+) -> None:
+    done = _ok(_pytest(operator_python, bot_repo, "-m", "preflight", "--target", "sandbox"))
+    report = _report(bot_repo)
+    built_in = {i for i, spec in catalogue_specs().items() if "preflight" in spec.phases}
+    assert report["verdict"] == "GO", (report["reasons"], done.stdout[-3000:])
+    assert report["partial"] is False and report["left_out"] == []
+    assert set(_outcomes(report)) == built_in | {OWN_ID}
+    assert _outcomes(report)[OWN_ID] == "passed"
+    own = next(check for check in report["checks"] if check["id"] == OWN_ID)
+    assert own["title"] == "The bot's strategy module imports."
+    assert own["remediation"] == "no remediation given"
+
+    parallel = bot_repo.parent / "parallel"
+    _ok(
+        _pytest(
+            operator_python,
+            bot_repo,
+            "-m",
+            "preflight",
+            "--target",
+            "sandbox",
+            "-n",
+            "2",
+            f"--readiness-dir={parallel}",
+        )
+    )
+    in_parallel = json.loads((parallel / "readiness.json").read_text("utf-8"))
+    assert (_outcomes(in_parallel), in_parallel["verdict"]) == (_outcomes(report), "GO")
+
+
+def test_drills_in_an_operator_folder_rehearse_the_sandbox_bot(operator_python: Path, bot_repo: Path) -> None:
+    done = _ok(_pytest(operator_python, bot_repo, "-m", "drill", "--drill", "--target", "sandbox"))
+    report = json.loads((bot_repo / "reports" / "readiness-drill.json").read_text("utf-8"))
+    drills = {i for i, spec in catalogue_specs().items() if spec.layer == "drill"}
+    assert report["verdict"] == "GO", (report["reasons"], done.stdout[-3000:])
+    assert _outcomes(report) == dict.fromkeys(drills, "passed")
+    assert not (bot_repo / "reports" / "readiness.json").exists()  # the preflight sign-off is its own
+
+
+def test_the_operators_own_test_run_stays_theirs(operator_python: Path, bot_repo: Path) -> None:
+    done = _ok(_pytest(operator_python, bot_repo, "tests", "-q"))
+    assert "1 passed" in done.stdout
+    assert not (bot_repo / "reports").exists()
+
+
+def test_no_readiness_catalogue_runs_the_operators_checks_only(operator_python: Path, bot_repo: Path) -> None:
+    _ok(
+        _pytest(
+            operator_python, bot_repo, "-m", "preflight", "--target", "sandbox", "--no-readiness-catalogue"
+        )
+    )
+    assert _outcomes(_report(bot_repo)) == {OWN_ID: "passed"}
+
+
+def test_a_narrowed_gate_in_an_operator_folder_does_not_pass(operator_python: Path, bot_repo: Path) -> None:
+    done = _pytest(
+        operator_python,
+        bot_repo,
+        "-m",
+        "preflight",
+        "--target",
+        "sandbox",
+        "-k",
+        "disk",
+        "--readiness-gate",
+        "go",
+    )
+    report = _report(bot_repo)
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert report["partial"] is True and report["verdict"] == "NO-GO"
+    assert "partial run — not a sign-off" in done.stdout
