@@ -19,7 +19,7 @@ import pytest
 
 from readiness.catalogue import catalogue_specs
 
-from .helpers import REPO
+from .helpers import REPO, outcomes
 
 OPERATOR_PYPROJECT = """[project]
 name = "their-bot"
@@ -39,6 +39,7 @@ def test_strategy_loads():
     import fractions  # stands in for the bot's strategy module
 '''
 OWN_ID = "own.strategy_loads"
+PREFLIGHT = ("-m", "preflight", "--target", "sandbox")
 
 
 def _run(command: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -96,10 +97,6 @@ def _report(repo: Path) -> dict[str, Any]:
     return data
 
 
-def _outcomes(report: dict[str, Any]) -> dict[str, str]:
-    return {check["id"]: check["outcome"] for check in report["checks"]}
-
-
 def test_wheel_carries_the_catalogue_and_nothing_of_the_repo(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for source in (REPO / "checks").rglob("*.py"):
@@ -111,33 +108,21 @@ def test_wheel_carries_the_catalogue_and_nothing_of_the_repo(wheel: Path) -> Non
 def test_preflight_in_an_operator_folder_is_go_with_every_built_in_check(
     operator_python: Path, bot_repo: Path
 ) -> None:
-    done = _ok(_pytest(operator_python, bot_repo, "-m", "preflight", "--target", "sandbox"))
+    done = _ok(_pytest(operator_python, bot_repo, *PREFLIGHT))
     report = _report(bot_repo)
     built_in = {i for i, spec in catalogue_specs().items() if "preflight" in spec.phases}
     assert report["verdict"] == "GO", (report["reasons"], done.stdout[-3000:])
     assert report["partial"] is False and report["left_out"] == []
-    assert set(_outcomes(report)) == built_in | {OWN_ID}
-    assert _outcomes(report)[OWN_ID] == "passed"
+    assert set(outcomes(report)) == built_in | {OWN_ID}
+    assert outcomes(report)[OWN_ID] == "passed"
     own = next(check for check in report["checks"] if check["id"] == OWN_ID)
     assert own["title"] == "The bot's strategy module imports."
     assert own["remediation"] == "no remediation given"
 
     parallel = bot_repo.parent / "parallel"
-    _ok(
-        _pytest(
-            operator_python,
-            bot_repo,
-            "-m",
-            "preflight",
-            "--target",
-            "sandbox",
-            "-n",
-            "2",
-            f"--readiness-dir={parallel}",
-        )
-    )
+    _ok(_pytest(operator_python, bot_repo, *PREFLIGHT, "-n", "2", f"--readiness-dir={parallel}"))
     in_parallel = json.loads((parallel / "readiness.json").read_text("utf-8"))
-    assert (_outcomes(in_parallel), in_parallel["verdict"]) == (_outcomes(report), "GO")
+    assert (outcomes(in_parallel), in_parallel["verdict"]) == (outcomes(report), "GO")
 
 
 def test_drills_in_an_operator_folder_rehearse_the_sandbox_bot(operator_python: Path, bot_repo: Path) -> None:
@@ -145,7 +130,7 @@ def test_drills_in_an_operator_folder_rehearse_the_sandbox_bot(operator_python: 
     report = json.loads((bot_repo / "reports" / "readiness-drill.json").read_text("utf-8"))
     drills = {i for i, spec in catalogue_specs().items() if spec.layer == "drill"}
     assert report["verdict"] == "GO", (report["reasons"], done.stdout[-3000:])
-    assert _outcomes(report) == dict.fromkeys(drills, "passed")
+    assert outcomes(report) == dict.fromkeys(drills, "passed")
     assert not (bot_repo / "reports" / "readiness.json").exists()  # the preflight sign-off is its own
 
 
@@ -156,27 +141,12 @@ def test_the_operators_own_test_run_stays_theirs(operator_python: Path, bot_repo
 
 
 def test_no_readiness_catalogue_runs_the_operators_checks_only(operator_python: Path, bot_repo: Path) -> None:
-    _ok(
-        _pytest(
-            operator_python, bot_repo, "-m", "preflight", "--target", "sandbox", "--no-readiness-catalogue"
-        )
-    )
-    assert _outcomes(_report(bot_repo)) == {OWN_ID: "passed"}
+    _ok(_pytest(operator_python, bot_repo, *PREFLIGHT, "--no-readiness-catalogue"))
+    assert outcomes(_report(bot_repo)) == {OWN_ID: "passed"}
 
 
 def test_a_narrowed_gate_in_an_operator_folder_does_not_pass(operator_python: Path, bot_repo: Path) -> None:
-    done = _pytest(
-        operator_python,
-        bot_repo,
-        "-m",
-        "preflight",
-        "--target",
-        "sandbox",
-        "-k",
-        "disk",
-        "--readiness-gate",
-        "go",
-    )
+    done = _pytest(operator_python, bot_repo, *PREFLIGHT, "-k", "disk", "--readiness-gate", "go")
     report = _report(bot_repo)
     assert done.returncode == 1, done.stdout[-3000:]
     assert report["partial"] is True and report["verdict"] == "NO-GO"
