@@ -36,7 +36,7 @@ def required_settings(settings: Settings) -> tuple[str, ...]:
     tier=1,
     title="Every setting the target needs is set",
     remediation="Set the missing variables: secrets in .env or the environment, the bot's file paths and "
-    "risk-manager factory there or in readiness.toml (SPEC §4).",
+    "risk-manager factory there or in readiness.toml.",
 )
 def test_config_complete(readiness: CheckContext) -> None:
     settings = readiness.settings

@@ -52,7 +52,7 @@ def test_tracker_audit_consistent(readiness: CheckContext) -> None:
     depends=("risk.config_valid", "system.killswitch_inactive"),
     title="The risk manager loads, allows a small BUY and rejects one above max_position_usdt",
     remediation="Fix the bot's pre-trade rules: validate_trade must reject any order above "
-    "max_position_usdt from the risk config (SPEC §7).",
+    "max_position_usdt from the risk config.",
 )
 def test_risk_manager_contract(readiness: CheckContext) -> None:
     readiness.require("risk_manager", "risk_config")
