@@ -130,3 +130,37 @@ def test_tier_one_waiver_refused_under_xdist(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*waiver for x.key: tier-1 checks cannot be waived*"])
+
+
+def test_drills_run_on_one_worker_in_order(pytester: pytest.Pytester) -> None:
+    """Each drill starts from what the one before left on the bot, so ``-n 2`` keeps their order."""
+    pytester.makepyfile(
+        test_suite="""
+        import os, pathlib, time
+        import pytest
+
+        def ran(name):
+            with pathlib.Path("ran.txt").open("a") as f:
+                f.write(f"{name} {os.environ['PYTEST_XDIST_WORKER']}\\n")
+            time.sleep(0.3)
+
+        def drill(n):
+            @pytest.mark.readiness(id=f"d.drill{n}", layer="drill", tier=2, title="T", remediation="R")
+            def test():
+                ran(f"drill{n}")
+            return test
+
+        test_drill0, test_drill1, test_drill2, test_drill3 = (drill(n) for n in range(4))
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_plain(n):
+            ran(f"plain{n}")
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--drill", "-p", "no:randomly")
+    result.assert_outcomes(passed=8)
+    ran = [line.split() for line in pytester.path.joinpath("ran.txt").read_text().splitlines()]
+    drills = [(name, worker) for name, worker in ran if name.startswith("drill")]
+    assert [name for name, _ in drills] == ["drill0", "drill1", "drill2", "drill3"]
+    assert len({worker for _, worker in drills}) == 1
+    assert len({worker for _, worker in ran}) == 2

@@ -1,7 +1,8 @@
 """pytest-xdist: the controller collects nothing, so workers tell it what they collected.
 
 Registered only when xdist is active. Each worker gets a folder for its manifest and the
-sandbox's ``.env`` path (the environment it inherits carries the rest of the sandbox).
+sandbox's ``.env`` path (the environment it inherits carries the rest of the sandbox). Under
+``--dist load`` the drills go to one worker together (:class:`DrillsTogether`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from . import collection, manifest, sandbox_run
-from .state import state_key
+from .state import RunState, state_key
 
 MANIFEST_DIR = "readiness_manifest_dir"
 SANDBOX_ENV_FILE = "readiness_sandbox_env_file"
+DRILL_UNIT = "readiness-drills"
+
+
+class DrillsTogether(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
+    """``--dist load`` with one exception: every drill check is in one unit of work.
+
+    The drills rehearse on one bot, and each starts from what the one before left (the crash
+    drill kills and restarts the bot; a torn audit line it leaves is the next drill's trail), so
+    they run on one worker in collection order, as a serial run has them. The drill lock only
+    keeps them from overlapping; it cannot keep their order.
+    """
+
+    def __init__(self, config: pytest.Config, log: Any, state: RunState) -> None:
+        super().__init__(config, log)
+        self._state = state
+
+    def _split_scope(self, nodeid: str) -> str:
+        spec = self._state.selected.get(nodeid)
+        return DRILL_UNIT if spec is not None and spec.layer == "drill" else nodeid
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -38,6 +59,15 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
         manifest.merge(state, state.manifest_dir / f"{node.gateway.id}.json")
     collection.check_waivers(state)
     sandbox_run.warm(node.config, state)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling | None:
+    """Controller: a run with drills under ``--dist load`` keeps its drills on one worker."""
+    state = config.stash[state_key]
+    if config.getvalue("dist") != "load" or not state.drill:
+        return None
+    return DrillsTogether(config, log, state)
 
 
 def worker_inputs(config: pytest.Config) -> tuple[Path | None, Path | None]:

@@ -19,18 +19,7 @@ def _verdict(report: dict[str, Any]) -> tuple[dict[str, str], str, float]:
     return outcomes(report), report["verdict"], report["score"]
 
 
-#: Known divergence, not yet fixed: under -n 2 the crash-recovery drill kills the sandbox bot while
-#: the other worker's kill-switch drills talk to it. Drills must share one worker.
-DIVERGES = {"torn_audit_on_kill": "drills of one sandbox bot run on two workers at once"}
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        pytest.param(f, marks=pytest.mark.xfail(reason=DIVERGES[f], strict=True)) if f in DIVERGES else f
-        for f in sorted(FAULTS)
-    ],
-)
+@pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_fault_outcomes_match_under_xdist(tmp_path: Path, tried: Tried, fault: str) -> None:
     tried("xdist parity", fault)
     serial = run_fault(tmp_path / "serial", fault)
