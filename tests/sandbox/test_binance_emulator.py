@@ -159,12 +159,11 @@ def test_exchange_info_symbol_filters_and_invalid_symbol(served: Served, http: h
 
 def test_ticker_price_one_and_all_with_weights(served: Served, client_for: ClientFactory) -> None:
     client = client_for(served)
-    assert client.get_symbol_ticker(symbol="BTCUSDT") == {
-        "symbol": "BTCUSDT",
-        "price": "50000.00000000",
-    }
+    ticker = client.get_symbol_ticker(symbol="BTCUSDT")
+    assert ticker["symbol"] == "BTCUSDT" and ticker["price"].endswith("000000")  # on the 0.01 tick
+    assert abs(Decimal(ticker["price"]) / 50000 - 1) < Decimal("0.25")  # the path starts at 50,000
     assert client.response.headers["X-MBX-USED-WEIGHT-1M"] == "2"
-    assert {t["symbol"] for t in client.get_symbol_ticker()} == {"BTCUSDT", "ETHUSDT"}
+    assert {t["symbol"] for t in client.get_symbol_ticker()} == {"BTCUSDT", "ETHUSDT", "BNBUSDT", "ETHBTC"}
     assert client.response.headers["X-MBX-USED-WEIGHT-1M"] == "6"
     assert api_error(client.get_symbol_ticker, symbol="XXXUSDT").code == -1121
 
@@ -583,12 +582,12 @@ def test_fault_filter_mismatch_breaks_only_step_edges(serve: ServeFactory, clien
     info = client.get_symbol_info("BTCUSDT")
     lot = next(f for f in info["filters"] if f["filterType"] == "LOT_SIZE")
     assert lot["stepSize"] == "0.00001000"
-    price = Decimal(client.get_symbol_ticker(symbol="BTCUSDT")["price"])
+    price = Decimal("50000.00")  # a LIMIT order's own price, where 5 USDT is exactly 0.0001 BTC
     smallest = (Decimal("5") / price).quantize(Decimal(lot["stepSize"]))
     assert smallest * price >= 5
-    assert client.create_test_order(**LIMIT, quantity=str(smallest), price="50000.00") == {}
+    assert client.create_test_order(**LIMIT, quantity=str(smallest), price=str(price)) == {}
     edge = str(smallest + Decimal(lot["stepSize"]))
-    error = api_error(client.create_test_order, **LIMIT, quantity=edge, price="50000.00")
+    error = api_error(client.create_test_order, **LIMIT, quantity=edge, price=str(price))
     assert (error.code, error.message) == (-1013, "Filter failure: LOT_SIZE")
 
 

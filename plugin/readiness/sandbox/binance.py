@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from readiness.sandbox import market
 from readiness.sandbox.server import latency_middleware
 
 __all__ = [
@@ -248,6 +249,8 @@ class _Endpoint:
     handler: _Handler
     weight: Callable[[_Call], int]
     signed: bool = False
+    #: MARKET_DATA security: the API key header is required, no signature.
+    keyed: bool = False
 
 
 @dataclass
@@ -255,12 +258,36 @@ class _Symbol:
     symbol: str
     base: str
     quote: str
-    price: Decimal
+    start_price: Decimal
     tick_size: str
     step_size: str
     market_max_qty: str
+    min_notional: str = "5"
     status: str = "TRADING"
     spot_allowed: bool = True
+    path: market.PricePath = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.path = market.PricePath(
+            self.symbol, self.start_price, Decimal(self.tick_size), Decimal(self.step_size)
+        )
+
+
+def _symbols() -> dict[str, _Symbol]:
+    return {
+        s.symbol: s
+        for s in (
+            _Symbol("BTCUSDT", "BTC", "USDT", Decimal("50000.00"), "0.01", "0.00001", "100"),
+            _Symbol("ETHUSDT", "ETH", "USDT", Decimal("2500.00"), "0.01", "0.0001", "1000"),
+            _Symbol("BNBUSDT", "BNB", "USDT", Decimal("600.00"), "0.01", "0.001", "5000"),
+            _Symbol("ETHBTC", "ETH", "BTC", Decimal("0.05000"), "0.00001", "0.0001", "1000", "0.0001"),
+        )
+    }
+
+
+def _depth_weight(call: _Call) -> int:
+    limit = int(call.params.get("limit", "100") or 100) if call.params.get("limit", "").isdigit() else 100
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 
 
 _RELEASE = web.AppKey("release", asyncio.Event)
@@ -334,10 +361,7 @@ class BinanceEmulator:
             asset: Decimal(amount)
             for asset, amount in (balances or {"USDT": "10000", "BTC": "0.5", "ETH": "5", "BNB": "1"}).items()
         }
-        self._symbols: dict[str, _Symbol] = {
-            "BTCUSDT": _Symbol("BTCUSDT", "BTC", "USDT", Decimal("50000.00"), "0.01", "0.00001", "100"),
-            "ETHUSDT": _Symbol("ETHUSDT", "ETH", "USDT", Decimal("2500.00"), "0.01", "0.0001", "1000"),
-        }
+        self._symbols = _symbols()
         self._weight = _Weight()
         self._routes: dict[str, dict[str, _Endpoint]] = {
             "/api/v3/ping": {"GET": _Endpoint(self._ping, lambda c: 1)},
@@ -346,6 +370,18 @@ class BinanceEmulator:
             "/api/v3/ticker/price": {
                 "GET": _Endpoint(self._ticker_price, lambda c: 2 if "symbol" in c.params else 4)
             },
+            "/api/v3/klines": {"GET": _Endpoint(self._klines, lambda c: 2)},
+            "/api/v3/uiKlines": {"GET": _Endpoint(self._klines, lambda c: 2)},
+            "/api/v3/depth": {"GET": _Endpoint(self._depth, _depth_weight)},
+            "/api/v3/trades": {"GET": _Endpoint(self._trades, lambda c: 25)},
+            "/api/v3/historicalTrades": {"GET": _Endpoint(self._historical_trades, lambda c: 25, keyed=True)},
+            "/api/v3/aggTrades": {"GET": _Endpoint(self._agg_trades, lambda c: 4)},
+            "/api/v3/avgPrice": {"GET": _Endpoint(self._avg_price, lambda c: 2)},
+            "/api/v3/ticker/24hr": {"GET": _Endpoint(self._ticker_24hr, self._per_symbol_weight(2, 80))},
+            "/api/v3/ticker/bookTicker": {
+                "GET": _Endpoint(self._book_ticker, lambda c: 2 if "symbol" in c.params else 4)
+            },
+            "/api/v3/ticker": {"GET": _Endpoint(self._rolling_ticker, self._per_symbol_weight(4, 200))},
             "/api/v3/account": {"GET": _Endpoint(self._account, lambda c: 20, signed=True)},
             "/api/v3/order/test": {
                 "POST": _Endpoint(
@@ -358,6 +394,16 @@ class BinanceEmulator:
                 "GET": _Endpoint(self._api_restrictions, lambda c: 1, signed=True)
             },
             "/sapi/v1/system/status": {"GET": _Endpoint(self._system_status, lambda c: 1)},
+            # what ccxt's default load_markets reads besides exchangeInfo
+            "/sapi/v1/capital/config/getall": {
+                "GET": _Endpoint(self._coins, lambda c: 10, signed=True)
+            },
+            "/sapi/v1/margin/allPairs": {"GET": _Endpoint(self._margin_pairs, lambda c: 1, keyed=True)},
+            "/sapi/v1/margin/isolated/allPairs": {
+                "GET": _Endpoint(self._margin_pairs, lambda c: 10, signed=True)
+            },
+            "/fapi/v1/exchangeInfo": {"GET": _Endpoint(self._no_futures, lambda c: 1)},
+            "/dapi/v1/exchangeInfo": {"GET": _Endpoint(self._no_futures, lambda c: 1)},
         }
 
     def set_faults(self, faults: Collection[str]) -> None:
@@ -480,6 +526,8 @@ class BinanceEmulator:
                 raise self._unrouted(call)
             if endpoint.signed:
                 self._authenticate(call)
+            elif endpoint.keyed:
+                self._check_key(call)
             status, payload, headers = 200, endpoint.handler(call), {}
         except BinanceError as error:
             status, headers = error.status, error.headers
@@ -556,6 +604,13 @@ class BinanceEmulator:
         return used
 
     # -- SIGNED endpoint security -----------------------------------------------------------
+
+    def _check_key(self, call: _Call) -> None:
+        key = call.headers.get("X-MBX-APIKEY", "")
+        if "binance_key_format" in self.faults or not _KEY_FORMAT.match(key):
+            raise BinanceError(401, -2014, "API-key format invalid.")
+        if key != self.api_key or "binance_key_rejected" in self.faults:
+            raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
 
     def _authenticate(self, call: _Call) -> None:
         """API key, then recvWindow/timestamp, then signature, in Binance's order."""
@@ -712,15 +767,31 @@ class BinanceEmulator:
                 "maxQty": _fmt("9000"),
                 "stepSize": _fmt(symbol.step_size),
             },
+            {"filterType": "ICEBERG_PARTS", "limit": 10},
             {
                 "filterType": "MIN_NOTIONAL",
-                "minNotional": _fmt("5"),
+                "minNotional": _fmt(symbol.min_notional),
                 "applyToMarket": True,
                 "avgPriceMins": 5,
             },
             {
+                "filterType": "TRAILING_DELTA",
+                "minTrailingAboveDelta": 10,
+                "maxTrailingAboveDelta": 2000,
+                "minTrailingBelowDelta": 10,
+                "maxTrailingBelowDelta": 2000,
+            },
+            {
+                "filterType": "PERCENT_PRICE_BY_SIDE",
+                "bidMultiplierUp": "5",
+                "bidMultiplierDown": "0.2",
+                "askMultiplierUp": "5",
+                "askMultiplierDown": "0.2",
+                "avgPriceMins": 5,
+            },
+            {
                 "filterType": "NOTIONAL",
-                "minNotional": _fmt("5"),
+                "minNotional": _fmt(symbol.min_notional),
                 "applyMinToMarket": True,
                 "maxNotional": _fmt("9000000"),
                 "applyMaxToMarket": False,
@@ -749,8 +820,200 @@ class BinanceEmulator:
 
     def _ticker_price(self, call: _Call) -> Payload:
         symbols = self._requested_symbols(call)
-        prices = [{"symbol": s.symbol, "price": _fmt(s.price)} for s in symbols]
+        now = self.server_time_ms()
+        prices = [{"symbol": s.symbol, "price": _fmt(s.path.price(now))} for s in symbols]
         return prices[0] if "symbol" in call.params else prices
+
+    # -- market data: every view read off the symbol's price path (sandbox/market.py) -------------
+
+    def _per_symbol_weight(self, each: int, most: int) -> Callable[[_Call], int]:
+        def weight(call: _Call) -> int:
+            if "symbol" in call.params:
+                return each
+            if "symbols" in call.params:
+                return min(most, each * max(1, call.params["symbols"].count(",") + 1))
+            return most
+
+        return weight
+
+    def _one_symbol(self, call: _Call) -> _Symbol:
+        if not call.params.get("symbol"):
+            raise _mandatory("symbol")
+        return self._lookup(call.params["symbol"])
+
+    @staticmethod
+    def _int_param(call: _Call, name: str, default: int | None = None, most: int | None = None) -> int | None:
+        raw = call.params.get(name)
+        if raw is None or raw == "":
+            return default
+        if not raw.lstrip("-").isdigit():
+            raise BinanceError(
+                400,
+                -1100,
+                f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
+            )
+        value = int(raw)
+        if value < 0 or (most is not None and value > most) or (name == "limit" and value == 0):
+            raise BinanceError(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+        return value
+
+    def _klines(self, call: _Call) -> Payload:
+        symbol = self._one_symbol(call)
+        interval = call.params.get("interval", "")
+        if not interval:
+            raise _mandatory("interval")
+        if interval not in market.INTERVALS_MS:
+            raise BinanceError(400, -1120, "Invalid interval.")
+        limit = self._int_param(call, "limit", 500, 1000) or 500
+        start, end = self._int_param(call, "startTime"), self._int_param(call, "endTime")
+        if start is not None and end is not None and start > end:
+            raise BinanceError(400, -1127, "More than 200 hours between startTime and endTime.")
+        return market.klines(symbol.path, interval, self.server_time_ms(), limit, start, end)
+
+    def _depth(self, call: _Call) -> Payload:
+        symbol = self._one_symbol(call)
+        limit = self._int_param(call, "limit", 100) or 100
+        return market.depth(symbol.path, self.server_time_ms(), min(limit, 5000))
+
+    def _trades(self, call: _Call) -> Payload:
+        symbol = self._one_symbol(call)
+        limit = self._int_param(call, "limit", 500, 1000) or 500
+        return [market.trade_row(t) for t in symbol.path.trades_until(self.server_time_ms(), limit)]
+
+    def _historical_trades(self, call: _Call) -> Payload:
+        symbol = self._one_symbol(call)
+        limit = self._int_param(call, "limit", 500, 1000) or 500
+        now = self.server_time_ms()
+        from_id = self._int_param(call, "fromId")
+        if from_id is None:
+            trades = symbol.path.trades_until(now, limit)
+        else:
+            trades = symbol.path.trades_from(from_id, limit, now)
+        return [market.trade_row(t) for t in trades]
+
+    def _agg_trades(self, call: _Call) -> Payload:
+        symbol = self._one_symbol(call)
+        limit = self._int_param(call, "limit", 500, 1000) or 500
+        now = self.server_time_ms()
+        start, end = self._int_param(call, "startTime"), self._int_param(call, "endTime")
+        from_id = self._int_param(call, "fromId")
+        if start is not None and end is not None and end - start > 3_600_000:
+            raise BinanceError(400, -1127, "More than 1 hours between startTime and endTime.")
+        if from_id is not None:
+            trades = symbol.path.trades_from(from_id, limit, now)
+        elif start is not None:
+            trades = symbol.path.trades_between(start, min(end if end is not None else now, now), limit)
+        else:
+            trades = symbol.path.trades_until(min(end if end is not None else now, now), limit)
+        return [market.agg_trade_row(t) for t in trades]
+
+    def _avg_price(self, call: _Call) -> Payload:
+        return market.avg_price(self._one_symbol(call).path, self.server_time_ms())
+
+    def _ticker_type(self, call: _Call) -> bool:
+        kind = call.params.get("type", "FULL")
+        if kind not in ("FULL", "MINI"):
+            raise BinanceError(400, -1139, "Invalid ticker type.")
+        return kind == "FULL"
+
+    def _ticker_24hr(self, call: _Call) -> Payload:
+        full, now = self._ticker_type(call), self.server_time_ms()
+        rows = [
+            market.window_ticker(s.path, now, 86_400_000, full=full, rolling=False)
+            for s in self._requested_symbols(call)
+        ]
+        return rows[0] if "symbol" in call.params else rows
+
+    def _rolling_ticker(self, call: _Call) -> Payload:
+        if "symbol" not in call.params and "symbols" not in call.params:
+            raise BinanceError(
+                400, -1102, "Parameter 'symbol' or 'symbols' must be sent, but both were empty/null!"
+            )
+        window = market.window_ms(call.params.get("windowSize", "1d"))
+        if window is None:
+            raise BinanceError(400, -1100, "Illegal characters found in parameter 'windowSize'.")
+        full, now = self._ticker_type(call), self.server_time_ms()
+        rows = [
+            market.window_ticker(s.path, now, window, full=full, rolling=True)
+            for s in self._requested_symbols(call)
+        ]
+        return rows[0] if "symbol" in call.params else rows
+
+    def _book_ticker(self, call: _Call) -> Payload:
+        now = self.server_time_ms()
+        rows = [market.book_ticker(s.path, now) for s in self._requested_symbols(call)]
+        return rows[0] if "symbol" in call.params else rows
+
+    # -- what a client's market loading reads besides exchangeInfo ------------------------------
+
+    def _coins(self, call: _Call) -> Payload:
+        """The wallet's coin list (``capital/config/getall``); withdrawals shown as the key allows."""
+        assets = sorted({a for s in self._symbols.values() for a in (s.base, s.quote)} | set(self._balances))
+        withdraw = "binance_withdrawals_enabled" in self.faults
+        return [
+            {
+                "coin": asset,
+                "name": asset,
+                "depositAllEnable": True,
+                "withdrawAllEnable": withdraw,
+                "free": _fmt(self._balances.get(asset, Decimal(0))),
+                "locked": _fmt("0"),
+                "freeze": _fmt("0"),
+                "withdrawing": _fmt("0"),
+                "ipoing": _fmt("0"),
+                "ipoable": _fmt("0"),
+                "storage": _fmt("0"),
+                "isLegalMoney": False,
+                "trading": True,
+                "networkList": [
+                    {
+                        "network": "BSC",
+                        "coin": asset,
+                        "name": "BNB Smart Chain (BEP20)",
+                        "isDefault": True,
+                        "depositEnable": True,
+                        "withdrawEnable": withdraw,
+                        "withdrawFee": _fmt("0.0001"),
+                        "withdrawMin": _fmt("0.001"),
+                        "withdrawMax": _fmt("10000"),
+                        "withdrawIntegerMultiple": _fmt("0.00000001"),
+                        "minConfirm": 15,
+                        "unLockConfirm": 0,
+                        "depositDesc": "",
+                        "withdrawDesc": "",
+                        "specialTips": "",
+                        "busy": False,
+                        "sameAddress": False,
+                    }
+                ],
+            }
+            for asset in assets
+        ]
+
+    def _margin_pairs(self, call: _Call) -> Payload:
+        return [
+            {
+                "id": index,
+                "symbol": s.symbol,
+                "base": s.base,
+                "quote": s.quote,
+                "isMarginTrade": True,
+                "isBuyAllowed": True,
+                "isSellAllowed": True,
+            }
+            for index, s in enumerate(self._symbols.values(), start=1)
+        ]
+
+    def _no_futures(self, call: _Call) -> Payload:
+        """The paper exchange trades spot only: futures markets exist, with no symbol."""
+        return {
+            "timezone": "UTC",
+            "serverTime": self.server_time_ms(),
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "assets": [],
+            "symbols": [],
+        }
 
     def _system_status(self, call: _Call) -> Payload:
         if "binance_maintenance" in self.faults:
@@ -901,7 +1164,7 @@ class BinanceEmulator:
         if quantity is None:
             notional = self._decimal_param(call, "quoteOrderQty")
         elif market:
-            notional = quantity * symbol.price
+            notional = quantity * symbol.path.price(self.server_time_ms())
         else:
             notional = quantity * self._decimal_param(call, "price")
         min_notional = filters["MIN_NOTIONAL"]
