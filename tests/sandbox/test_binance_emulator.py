@@ -408,14 +408,20 @@ def test_unknown_path_and_wrong_method(served: Served, http: httpx.Client) -> No
     assert wrong.status_code == 405 and wrong.headers["Allow"] == "GET"
 
 
-def test_live_order_refused_and_logged(served: Served, client_for: ClientFactory) -> None:
-    client = client_for(served)
-    error = api_error(client.create_order, **LIMIT, quantity="0.001", price="50000.00", newClientOrderId="t1")
-    assert error.status_code == 403 and error.code == -1
-    assert "refuses live orders" in error.message
-    (record,) = [r for r in served.emulator.requests if r.path == "/api/v3/order"]
-    assert (record.method, record.status) == ("POST", 403)
-    assert "symbol=BTCUSDT" in record.body
+def test_order_lists_and_fund_movements_refused_and_logged(served: Served, http: httpx.Client) -> None:
+    """The paper exchange trades single orders and moves nothing: the rest is refused, as Binance
+    refuses it (order lists: an error naming what is missing; withdrawals: no permission)."""
+    served.emulator.set_faults(["binance_mainnet_flavor"])
+    oco = http.post(f"{served.url}/api/v3/orderList/oco", content="symbol=BTCUSDT")
+    assert oco.status_code == 400 and oco.json()["code"] == -1
+    assert "single spot orders" in oco.json()["msg"]
+    withdraw = http.post(f"{served.url}/sapi/v1/capital/withdraw/apply", content="coin=BTC")
+    assert withdraw.status_code == 401
+    assert withdraw.json() == {"code": -1002, "msg": "You are not authorized to execute this request."}
+    assert [(r.path, r.status) for r in served.emulator.requests] == [
+        ("/api/v3/orderList/oco", 400),
+        ("/sapi/v1/capital/withdraw/apply", 401),
+    ]
 
 
 def test_request_log_records_every_request(served: Served, client_for: ClientFactory) -> None:

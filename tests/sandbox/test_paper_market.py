@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from readiness.sandbox.market import INTERVALS_MS, PricePath
+from readiness.sandbox.binance.market import INTERVALS_MS, PricePath
 
 from .conftest import ClientFactory, Served
 from .test_binance_emulator import api_error
