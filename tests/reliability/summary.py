@@ -5,7 +5,8 @@ it reaches the controller under xdist too); a case held when its test passed. Th
 safety audit runs here as well: for the session every Binance emulator in every process appends
 each request it receives to one journal (:data:`REQUEST_LOG_ENV`), and at the end any request
 outside the harness's allow-list fails the run, unless an emulator test sent it on purpose
-(those identify themselves by :data:`EMULATOR_TESTS_AGENT`).
+(those identify themselves by :data:`EMULATOR_TESTS_AGENT`, as User-Agent or, for client
+libraries whose WebSockets cannot say so, as the journal tag of the emulator the test serves).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def audit_journal(lines: list[str]) -> tuple[int, list[str]]:
     by_tests = 0
     for line in lines:
         entry = json.loads(line)
-        if entry["user_agent"] == EMULATOR_TESTS_AGENT:
+        if EMULATOR_TESTS_AGENT in (entry["user_agent"], entry.get("tag")):
             by_tests += 1
         elif (entry["method"], entry["path"]) not in ALLOWED_REQUESTS:
             outside.append(f"{entry['method']} {entry['path']} (pid {entry['pid']}, {entry['user_agent']!r})")

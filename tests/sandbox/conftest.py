@@ -39,7 +39,7 @@ def serve() -> Iterator[ServeFactory]:
     servers: list[BackgroundServer] = []
 
     def start(**kwargs: Any) -> Served:
-        emulator = BinanceEmulator(**kwargs)
+        emulator = BinanceEmulator(journal_tag=EMULATOR_TESTS_AGENT, **kwargs)
         server = BackgroundServer(emulator.make_app())
         servers.append(server)
         return Served(emulator, server.start())

@@ -43,6 +43,7 @@ from .protocol import (
     signature_payload,
     verify,
 )
+from .streams import Streams
 from .trading import Trading
 from .venue import Network, Venue
 
@@ -96,17 +97,20 @@ class BinanceEmulator:
         latency_ms: float = 0,
         faults: Collection[str] = (),
         balances: Mapping[str, str] | None = None,
+        journal_tag: str = "",
     ) -> None:
         self.api_key = api_key or random_token()
         self.api_secret = api_secret or random_token()
         self.venue = Venue(network, faults)
         self.latency_ms = latency_ms
+        self.journal_tag = journal_tag
         self.requests: list[RequestRecord] = []
         start = balances or {"USDT": "10000", "BTC": "0.5", "ETH": "5", "BNB": "1"}
         self.engine = Engine(self.venue, {asset: Decimal(amount) for asset, amount in start.items()})
         self.trading = Trading(self.venue, self.engine)
         self._weight = Weight()
         self._routes: Routes = MarketData(self.venue).routes() | self.trading.routes()
+        self.streams = Streams(self.venue, self.engine, self.trading, self._authenticate, self.record)
 
     @property
     def network(self) -> Network:
@@ -142,6 +146,7 @@ class BinanceEmulator:
         if self.latency_ms > 0:
             middlewares.append(latency_middleware(self.latency_ms))
         app = web.Application(middlewares=middlewares)
+        self.streams.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._handle)
 
         async def match_continuously() -> None:
@@ -163,25 +168,32 @@ class BinanceEmulator:
 
     # -- dispatch ---------------------------------------------------------------------------
 
+    def record(
+        self, request: web.Request, status: int | None, *, raw_body: str = "", received: float | None = None
+    ) -> None:
+        """Keep the request, and append it to the cross-process journal when one is set."""
+        entry = RequestRecord(
+            request.method,
+            request.path,
+            request.rel_url.raw_query_string,
+            raw_body,
+            time.time() if received is None else received,
+            status,
+            request.headers.get("User-Agent", ""),
+            self.journal_tag,
+        )
+        self.requests.append(entry)
+        journal = os.environ.get(REQUEST_LOG_ENV)
+        if journal:
+            append(journal, entry.journal_line())
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_body = (await request.read()).decode("utf-8", errors="replace")
         raw_query = request.rel_url.raw_query_string
         received = time.time()
 
         def record(status: int | None) -> None:
-            entry = RequestRecord(
-                request.method,
-                request.path,
-                raw_query,
-                raw_body,
-                received,
-                status,
-                request.headers.get("User-Agent", ""),
-            )
-            self.requests.append(entry)
-            journal = os.environ.get(REQUEST_LOG_ENV)
-            if journal:
-                append(journal, entry.journal_line())
+            self.record(request, status, raw_body=raw_body, received=received)
 
         if "binance_hang" in self.faults:
             record(None)

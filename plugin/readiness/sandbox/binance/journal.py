@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 
 #: When set, every emulator appends each request it receives to this file as one JSON line
-#: (``method``, ``path``, ``status``, ``user_agent``, ``pid``), across processes: an audit of
+#: (``method``, ``path``, ``status``, ``user_agent``, ``pid``, ``tag``), across processes: an audit of
 #: everything a harness or bot sent, readable after the run.
 REQUEST_LOG_ENV = "READINESS_SANDBOX_REQUEST_LOG"
 
@@ -23,6 +23,8 @@ class RequestRecord:
     time: float
     status: int | None
     user_agent: str = ""
+    #: Who the emulator serves, when its owner said (a test serving its own emulator says so).
+    tag: str = ""
 
     def journal_line(self) -> bytes:
         """The record as one line of the :data:`REQUEST_LOG_ENV` journal (query and body left out)."""
@@ -33,6 +35,7 @@ class RequestRecord:
             "time": self.time,
             "user_agent": self.user_agent,
             "pid": os.getpid(),
+            "tag": self.tag,
         }
         return json.dumps(entry).encode() + b"\n"
 
