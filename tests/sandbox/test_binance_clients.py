@@ -17,7 +17,7 @@ import pytest
 from readiness.probes.binance import load_python_binance
 
 from ..helpers import EMULATOR_TESTS_AGENT
-from .conftest import ServeFactory, Served
+from .conftest import Served, ServeFactory
 
 
 def _no_errors(served: Served) -> None:

@@ -30,12 +30,18 @@ def test_resting_limit_order_listed_then_cancelled(served: Served, client_for: C
     bid, _ = _touch(client)
     price = f"{bid * Decimal('0.9'):.2f}"
     free_before, _ = _balance(client, "USDT")
-    placed = client.order_limit_buy(symbol="BTCUSDT", quantity="0.001", price=price, newClientOrderId="rest-1")
+    placed = client.order_limit_buy(
+        symbol="BTCUSDT", quantity="0.001", price=price, newClientOrderId="rest-1"
+    )
     assert placed["status"] == "NEW" and placed["fills"] == [] and placed["clientOrderId"] == "rest-1"
     locked = Decimal("0.001") * Decimal(price)
     assert _balance(client, "USDT") == (free_before - locked, locked)
     (listed,) = client.get_open_orders(symbol="BTCUSDT")
-    assert (listed["orderId"], listed["price"], listed["isWorking"]) == (placed["orderId"], f"{price}000000", True)
+    assert (listed["orderId"], listed["price"], listed["isWorking"]) == (
+        placed["orderId"],
+        f"{price}000000",
+        True,
+    )
     assert client.get_order(symbol="BTCUSDT", origClientOrderId="rest-1")["status"] == "NEW"
     cancelled = client.cancel_order(symbol="BTCUSDT", orderId=placed["orderId"])
     assert cancelled["status"] == "CANCELED" and cancelled["origClientOrderId"] == "rest-1"
@@ -48,7 +54,9 @@ def test_resting_limit_order_listed_then_cancelled(served: Served, client_for: C
     assert [o["status"] for o in client.get_all_orders(symbol="BTCUSDT")] == ["CANCELED"]
 
 
-def test_market_order_fills_moves_balances_and_shows_in_trades(served: Served, client_for: ClientFactory) -> None:
+def test_market_order_fills_moves_balances_and_shows_in_trades(
+    served: Served, client_for: ClientFactory
+) -> None:
     client = client_for(served)
     usdt, btc = _balance(client, "USDT")[0], _balance(client, "BTC")[0]
     filled = client.order_market_buy(symbol="BTCUSDT", quantity="0.01")
@@ -116,7 +124,12 @@ def test_order_kinds(served: Served, client_for: ClientFactory) -> None:
     client = client_for(served)
     bid, ask = _touch(client)
     maker = api_error(
-        client.create_order, symbol="BTCUSDT", side="BUY", type="LIMIT_MAKER", quantity="0.001", price=str(ask)
+        client.create_order,
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT_MAKER",
+        quantity="0.001",
+        price=str(ask),
     )
     assert (maker.code, maker.message) == (-2010, "Order would immediately match and take.")
     far = f"{bid * Decimal('0.8'):.2f}"
