@@ -77,6 +77,7 @@ _DOWN_PAGE = (
     "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
     "<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n"
 )
+_BAD_GATEWAY_PAGE = _DOWN_PAGE.replace("503 Service Temporarily Unavailable", "502 Bad Gateway")
 _RELEASE = web.AppKey("release", asyncio.Event)
 _MATCHER = web.AppKey("matcher", asyncio.Task[None])
 
@@ -109,6 +110,7 @@ class BinanceEmulator:
         self.engine = Engine(self.venue, {asset: Decimal(amount) for asset, amount in start.items()})
         self.trading = Trading(self.venue, self.engine)
         self._weight = Weight()
+        self._answered = 0
         self._routes: Routes = MarketData(self.venue).routes() | self.trading.routes()
         self.streams = Streams(self.venue, self.engine, self.trading, self._authenticate, self.record)
 
@@ -122,7 +124,7 @@ class BinanceEmulator:
 
     def set_faults(self, faults: Collection[str]) -> None:
         """Replace the active faults; an unknown name is a ValueError listing the valid ones."""
-        self.venue.faults = fault_names.validate(faults)
+        self.venue.set_faults(faults)
 
     @property
     def serves_sapi(self) -> bool:
@@ -231,8 +233,13 @@ class BinanceEmulator:
         return stream
 
     def _respond(self, request: web.Request, raw_query: str, raw_body: str) -> web.Response:
+        self._answered += 1
         if "binance_down" in self.faults:
             return web.Response(status=503, text=_DOWN_PAGE, content_type="text/html")
+        if "binance_5xx_burst" in self.faults and (self._answered - 1) % fault_names.BURST_EVERY < (
+            fault_names.BURST_LENGTH
+        ):
+            return web.Response(status=502, text=_BAD_GATEWAY_PAGE, content_type="text/html")
         now = time.monotonic()
         try:
             call = self._parse(request, raw_query, raw_body)

@@ -34,19 +34,30 @@ FAULTS: dict[str, str] = {
     "binance_trickle": "binance.connectivity: answers one byte every 0.5 s",
 }
 
+#: Faults a bot meets on a real exchange, for rehearsing the bot itself: no readiness check is
+#: made to fail by them, so they are not in the per-check catalogue above.
+BOT_FAULTS: dict[str, str] = {
+    "binance_ws_drop": "every WebSocket connection is closed 3 s after it opened (the bot's reconnect path)",
+    "binance_5xx_burst": "the first 3 of every 10 REST requests answer 502 with a load balancer's page",
+    "binance_order_429": "every other order placement or cancel answers 429 -1015 with Retry-After 1",
+    "binance_price_gap": "every price drops 8% at the moment the fault is set, and stays there",
+}
+
 SKEW_AHEAD_MS = 3000
 BEHIND_MS = -10_000
 WEIGHT_HIGH_BASE = 5900
 TRICKLE_INTERVAL_S = 0.5
+BURST_EVERY, BURST_LENGTH = 10, 3
+GAP_FACTOR = 0.92
 
 
 def validate(faults: Collection[str]) -> frozenset[str]:
     """The faults as a set; an unknown name is a ValueError listing the valid ones."""
     names = frozenset(faults)
-    unknown = sorted(names - FAULTS.keys())
+    unknown = sorted(names - FAULTS.keys() - BOT_FAULTS.keys())
     if unknown:
         raise ValueError(
             f"unknown Binance sandbox fault(s): {', '.join(unknown)}; "
-            f"valid faults: {', '.join(sorted(FAULTS))}"
+            f"valid faults: {', '.join(sorted(FAULTS | BOT_FAULTS))}"
         )
     return names

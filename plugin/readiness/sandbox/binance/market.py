@@ -105,6 +105,7 @@ class PricePath:
         digest = hashlib.sha256(f"{seed}:{symbol}".encode()).digest()
         self._seeds = [int.from_bytes(digest[i : i + 8], "big") for i in range(0, 32, 8)]
         self._octaves = [(period, amplitude, self._seeds[0] ^ period) for period, amplitude in _OCTAVES]
+        self._gap: tuple[int, float] | None = None
 
     def _log_move(self, seconds: float) -> float:
         total = 0.0
@@ -117,8 +118,14 @@ class PricePath:
             total += amplitude * (a + (b - a) * smooth)
         return total
 
+    def gap(self, from_ms: int | None, factor: float) -> None:
+        """From ``from_ms`` on (None: never), every price is ``factor`` times the walk's."""
+        self._gap = (from_ms, factor) if from_ms is not None else None
+
     def price(self, time_ms: int) -> Decimal:
         raw = float(self.start) * math.exp(self._log_move(time_ms / 1000))
+        if self._gap is not None and time_ms >= self._gap[0]:
+            raw *= self._gap[1]
         return self._round(Decimal(repr(raw)), self.tick)
 
     @staticmethod

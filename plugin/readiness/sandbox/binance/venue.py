@@ -53,8 +53,18 @@ class Venue:
         if network not in ("testnet", "mainnet"):
             raise ValueError(f"network must be 'testnet' or 'mainnet', not {network!r}")
         self.network: Network = network
-        self.faults = fault_names.validate(faults)
         self.symbols = default_symbols()
+        self.faults: frozenset[str] = frozenset()
+        self.set_faults(faults)
+
+    def set_faults(self, faults: Collection[str]) -> None:
+        """Replace the active faults; a price gap starts the moment its fault is set."""
+        names = fault_names.validate(faults)
+        if ("binance_price_gap" in names) != ("binance_price_gap" in self.faults):
+            start = self.now_ms() if "binance_price_gap" in names else None
+            for symbol in self.symbols.values():
+                symbol.path.gap(start, fault_names.GAP_FACTOR)
+        self.faults = names
 
     @property
     def serves_sapi(self) -> bool:
