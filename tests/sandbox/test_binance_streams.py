@@ -150,3 +150,19 @@ def _market_buy(served: Served) -> Any:
     from decimal import Decimal
 
     return OrderRequest(symbol, "BUY", "MARKET", None, Decimal("0.001"), None, None, None, None, "FULL")
+
+
+def test_sandbox_env_lines_point_at_the_streams() -> None:
+    from readiness.sandbox.session import Sandbox
+
+    async def talk(env: dict[str, str]) -> None:
+        async with aiohttp.ClientSession(headers={"User-Agent": EMULATOR_TESTS_AGENT}) as session:
+            async with session.ws_connect(f"{env['BINANCE_STREAM_URL']}/ws/btcusdt@bookTicker") as stream:
+                assert (await _receive(stream))["s"] == "BTCUSDT"
+            async with session.ws_connect(env["BINANCE_WS_API_URL"]) as api:
+                await api.send_json({"id": 1, "method": "time"})
+                assert (await _receive(api))["result"]["serverTime"] > 0
+
+    with Sandbox() as sandbox:
+        sandbox.binance.journal_tag = EMULATOR_TESTS_AGENT
+        asyncio.run(talk(sandbox.env))

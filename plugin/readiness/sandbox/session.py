@@ -74,6 +74,9 @@ class Sandbox:
             self.env = {
                 **self.telegram.env(telegram_url),
                 "BINANCE_API_URL": binance_url,
+                # the paper exchange's streams and WebSocket API share its origin, as on Binance's paths
+                "BINANCE_STREAM_URL": binance_url.replace("http://", "ws://", 1),
+                "BINANCE_WS_API_URL": binance_url.replace("http://", "ws://", 1) + "/ws-api/v3",
                 "BINANCE_API_KEY": self.binance.api_key,
                 "BINANCE_API_SECRET": self.binance.api_secret,
                 **bot.settings_env(bot_dir),
