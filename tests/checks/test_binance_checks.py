@@ -301,14 +301,14 @@ FAULT_CASES = [
     (
         "binance_order_rejected",
         "binance.order_validation",
-        "order/test rejected the smallest valid order BUY 0.0001 @ 50000 (*), notional 5: "
+        "order/test rejected the smallest valid order BUY 0.0001 @ * (*), notional *: "
         "POST /api/v3/order/test answered HTTP 400, code -1013: Filter failure: NOTIONAL",
         "refresh the bot's exchangeInfo",
     ),
     (
         "binance_filter_mismatch",
         "integration.filters_agree",
-        "2 of 6 edge orders disagree: *BUY 0.00011 @ 50000 (one step above the minimum): local filters "
+        "2 of 6 edge orders disagree: *BUY 0.00011 @ * (one step above the minimum): local filters "
         "accept, order/test rejects (LOT_SIZE)*",
         "refresh the bot's exchangeInfo cache",
     ),
