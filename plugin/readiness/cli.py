@@ -11,8 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import shlex
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -86,23 +91,45 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK if result.valid else EXIT_INVALID
 
 
+_SANDBOX_ABOUT = """\
+Serve the sandbox for manual drills and print NAME=value lines that point a bot
+or the harness at it (sh and python-dotenv read them alike). SIGINT (Ctrl-C) or
+SIGTERM stops it, also when started in the background, and removes the bot and
+its temp folder: exit 0. A second one while it stops kills the bot at once:
+exit 130 (SIGINT) or 143 (SIGTERM). Exit 2 on a usage error.
+"""
+_SANDBOX_SCRIPT = """\
+from a script (the file appears once the sandbox answers):
+  rm -f sb.env
+  readiness sandbox --write-env sb.env & sb=$!
+  until [ -e sb.env ]; do kill -0 $sb || exit 1; sleep 0.1; done
+  set -a; . ./sb.env; set +a
+  curl -s "$BINANCE_API_URL/api/v3/ping"  # or a bot: it finds URLs and keys in its environment
+  kill $sb; wait $sb
+"""
+
+
 def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "sandbox",
         help="serve the Binance and Telegram emulators and the reference bot until Ctrl-C",
-        description="Serve the sandbox for manual drills; prints NAME=value lines that point a bot "
-        "or the harness at it (e.g. `export $(readiness sandbox | grep =)` in another shell).",
+        description=_SANDBOX_ABOUT,
+        epilog=_SANDBOX_SCRIPT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--latency-ms", type=float, default=0.0, help="added to every emulator request")
     p.add_argument("--fault", action="append", default=[], metavar="NAME", help="inject a named fault")
     p.add_argument("--list-faults", action="store_true", help="print the fault catalogue and exit")
+    p.add_argument(
+        "--write-env",
+        metavar="PATH",
+        help="also write the lines to PATH (mode 600, replacing a file or symlink there, never a "
+        "symlink's target) once the sandbox answers; removed when it stops, as its values die with it",
+    )
     p.set_defaults(func=cmd_sandbox)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
     from readiness.sandbox.session import Sandbox, SandboxError, describe_faults
 
     if args.list_faults:
@@ -111,24 +138,102 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if not args.latency_ms >= 0:
         print(f"readiness sandbox: --latency-ms must be >= 0, got {args.latency_ms:g}", file=sys.stderr)
         return EXIT_USAGE
+    env_file = _EnvFile(args.write_env)
+    if problem := env_file.problem():
+        print(f"readiness sandbox: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         sandbox = Sandbox(latency_ms=args.latency_ms, faults=args.fault)
+        stop = _stop_on_signals(env_file.remove, sandbox.kill)
+        with sandbox, env_file.holding(_env_lines(sandbox.env)) as lines:
+            print(*lines, sep="\n")
+            print(
+                f"# sandbox up in {sandbox.startup_s:.2f} s, files in {sandbox.workdir}; Ctrl-C stops it",
+                flush=True,
+            )
+            stop.wait()
+            print("# stopping; a second Ctrl-C stops it at once", flush=True)
     except SandboxError as exc:
         print(f"readiness sandbox: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    with sandbox:
-        for name, value in sorted(sandbox.env.items()):
-            print(f"{name}={value}")
-        print("READINESS_TARGET=sandbox")
-        print(
-            f"# sandbox up in {sandbox.startup_s:.2f} s, files in {sandbox.workdir}; Ctrl-C stops it",
-            flush=True,
-        )
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
     return EXIT_OK
+
+
+def _env_lines(env: dict[str, str]) -> list[str]:
+    """The NAME=value lines, read alike by sh (``set -a; . FILE``) and python-dotenv: a value is
+    single-quoted only when it needs it (the bot command has spaces), and neither expands inside."""
+    pairs = [*sorted(env.items()), ("READINESS_TARGET", "sandbox")]
+    return [f"{name}={shlex.quote(value)}" for name, value in pairs]
+
+
+class _EnvFile:
+    """``--write-env PATH`` (a no-op without it): the env lines, for scripts, while the sandbox serves.
+
+    Written whole by rename, so a script waiting for PATH never reads half of it. Removed at the
+    end only if it is still the file this run wrote (another sandbox may have replaced it since).
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+        self._written: tuple[int, int] | None = None
+
+    def problem(self) -> str | None:
+        """Why PATH cannot take the file, checked before the sandbox starts (None: it can)."""
+        if self.path is None:
+            return None
+        if not self.path.parent.is_dir():
+            return f"--write-env {self.path}: folder {self.path.parent} does not exist"
+        if self.path.is_dir():
+            return f"--write-env {self.path}: is a folder"
+        return None
+
+    @contextlib.contextmanager
+    def holding(self, lines: list[str]) -> Iterator[list[str]]:
+        from readiness.report.files import write_atomic
+        from readiness.sandbox.session import SandboxError
+
+        if self.path is not None:
+            try:
+                write_atomic(self.path, "".join(f"{line}\n" for line in lines).encode(), mode=0o600)
+                stat = self.path.lstat()
+            except OSError as exc:
+                raise SandboxError(f"--write-env {self.path}: {exc.strerror}") from None
+            self._written = (stat.st_dev, stat.st_ino)
+        try:
+            yield lines
+        finally:
+            self.remove()
+
+    def remove(self) -> None:
+        if self.path is None or self._written is None:
+            return
+        with contextlib.suppress(OSError):
+            stat = self.path.lstat()
+            if (stat.st_dev, stat.st_ino) == self._written:
+                self.path.unlink()
+        self._written = None
+
+
+def _stop_on_signals(*cut_short: Callable[[], None]) -> threading.Event:
+    """An event the first SIGINT or SIGTERM sets; a second one runs ``cut_short`` and exits 128+N.
+
+    Handlers are installed for both explicitly: a background job of a non-interactive shell starts
+    with SIGINT ignored, and a KeyboardInterrupt in the middle of shutdown would end in a traceback.
+    """
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            stop.set()
+            return
+        for step in cut_short:
+            step()
+        os.write(2, f"readiness sandbox: second {signal.Signals(signum).name}: stopped at once\n".encode())
+        os._exit(128 + signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+    return stop
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -34,6 +34,8 @@ from readiness.sandbox.riskclient import BotUnreachable, RiskManagerClient, Risk
 from readiness.sandbox.server import BackgroundServer
 from readiness.sandbox.telegram import TelegramEmulator
 
+from ..helpers import wait_until
+
 HEARTBEAT_S = 0.1
 
 
@@ -105,14 +107,6 @@ def bots(sandbox: Sandbox, tmp_path: Path) -> Iterator[Bots]:
         if str(workdir) in " ".join(p.info["cmdline"] or ()) and p.pid != os.getpid()
     ]
     assert not left, f"bot processes left behind: {left}"
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def parse_trail(path: Path) -> list[dict[str, Any]]:

@@ -3,19 +3,28 @@ leaves nothing behind, also on failure, Ctrl-C and under xdist."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import re
+import shlex
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
+import httpx
 import psutil
 import pytest
+from dotenv import dotenv_values
 
 from readiness.sandbox.session import FAULTS, Sandbox
 
-from ..helpers import PYTEST
+from ..helpers import PYTEST, wait_until
 
 PROBE = """
 import json, os, time
@@ -176,34 +185,152 @@ def test_harness_killed_outright_leaves_no_bot(pytester: pytest.Pytester) -> Non
     assert alive == []
 
 
-def test_readiness_sandbox_command_serves_until_interrupted() -> None:
-    import httpx
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "readiness.cli", "sandbox"], stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    env: dict[str, str] = {}
-    for line in process.stdout:
-        if line.startswith("# sandbox up"):
-            break
-        name, _, value = line.rstrip("\n").partition("=")
-        env[name] = value
-    assert env["READINESS_TARGET"] == "sandbox"
-    me = httpx.get(f"{env['TELEGRAM_API_URL']}/bot{env['TELEGRAM_BOT_TOKEN']}/getMe").json()
-    assert me["ok"] is True
-    assert httpx.get(f"{env['BINANCE_API_URL']}/api/v3/ping").json() == {}
-    bot = psutil.Process(int(pathlib.Path(env["READINESS_PID_FILE"]).read_text()))
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=20) == 0
-    process.stdout.close()
-    psutil.wait_procs([bot], timeout=10)
-    assert not bot.is_running() or bot.status() == psutil.STATUS_ZOMBIE
-
-
 def test_readiness_sandbox_command_refuses_unknown_faults() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "readiness.cli", "sandbox", "--fault", "nope"], capture_output=True, text=True
     )
     assert done.returncode == 2
     assert done.stderr.startswith("readiness sandbox: unknown sandbox fault(s) nope; known faults: ")
+
+
+@dataclass
+class SandboxCommand:
+    """A ``readiness sandbox`` subprocess, its stdout and stderr in files so every wait has a deadline."""
+
+    process: subprocess.Popen[bytes]
+    out: pathlib.Path
+    err: pathlib.Path
+
+    def wait_for_line(self, prefix: str) -> None:
+        wait_until(lambda: any(line.startswith(prefix) for line in self._lines()), 10, f"a line {prefix!r}")
+
+    def env(self) -> dict[str, str]:
+        """The printed NAME=value lines, unquoted as sh would."""
+        lines = [line for line in self._lines() if not line.startswith("#")]
+        return dict(shlex.split(line)[0].partition("=")[::2] for line in lines)
+
+    def _lines(self) -> list[str]:
+        return self.out.read_text().splitlines()
+
+
+@contextlib.contextmanager
+def _sandbox_command(folder: pathlib.Path, *args: str, background: bool = False) -> Iterator[SandboxCommand]:
+    """Run ``readiness sandbox ARGS`` in ``folder``; as a non-interactive shell's ``&`` job if ``background``
+    (SIGINT ignored). Whatever the test did, nothing it started outlives it."""
+    ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
+    out, err = folder / "sandbox.out", folder / "sandbox.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "readiness.cli", "sandbox", *args],
+            cwd=folder,
+            stdout=stdout,
+            stderr=stderr,
+            preexec_fn=ignore_sigint,
+        )
+    run = SandboxCommand(process, out, err)
+    try:
+        yield run
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        bot_dir = run.env().get("READINESS_SANDBOX_BOT_DIR")
+        if bot_dir:  # a SIGKILLed sandbox leaves its bot and temp folder for us
+            for bot in _bot_processes():
+                if bot_dir in " ".join(bot.cmdline()):
+                    bot.kill()
+            shutil.rmtree(pathlib.Path(bot_dir).parent, ignore_errors=True)
+
+
+def _live_bot(env: dict[str, str]) -> psutil.Process:
+    return psutil.Process(int(pathlib.Path(env["READINESS_PID_FILE"]).read_text()))
+
+
+def _assert_left_nothing(run: SandboxCommand, env: dict[str, str], bot: psutil.Process) -> None:
+    assert "Traceback" not in run.err.read_text()
+    assert not pathlib.Path(env["READINESS_SANDBOX_BOT_DIR"]).parent.exists()
+    _gone, alive = psutil.wait_procs([bot], timeout=5)
+    assert [p for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def test_write_env_file_is_private_and_live_once_it_appears(tmp_path: pathlib.Path) -> None:
+    """A script waits for the file, then sources it: it must point at emulators that answer."""
+    other = tmp_path / "other.txt"
+    other.write_text("not the sandbox's\n")
+    env_path = tmp_path / "sb.env"
+    env_path.symlink_to(other)  # an existing PATH is replaced, a symlink never followed
+    with _sandbox_command(tmp_path, "--write-env", "sb.env") as run:
+        wait_until(lambda: not env_path.is_symlink() and env_path.exists(), 10, "the env file")
+        assert stat.S_IMODE(env_path.lstat().st_mode) == 0o600
+        assert other.read_text() == "not the sandbox's\n"
+        values = dotenv_values(env_path)
+        assert httpx.get(f"{values['BINANCE_API_URL']}/api/v3/ping").json() == {}
+        me = httpx.get(f"{values['TELEGRAM_API_URL']}/bot{values['TELEGRAM_BOT_TOKEN']}/getMe").json()
+        assert me["ok"] is True
+        sourced = subprocess.run(
+            ["sh", "-c", 'set -a; . "$1"; set +a; exec env -0', "sh", str(env_path)],
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        in_sh = dict(item.partition("=")[::2] for item in sourced.split("\0") if item)
+        assert {name: in_sh[name] for name in values} == values
+        assert " " in str(values["READINESS_BOT_COMMAND"])  # so quoting was needed, and read alike
+        run.wait_for_line("# sandbox up")
+        assert run.env() == values
+        assert values["READINESS_TARGET"] == "sandbox"
+        run.process.send_signal(signal.SIGTERM)
+        assert run.process.wait(timeout=10) == 0
+    assert not env_path.exists() and not env_path.is_symlink()
+    assert other.read_text() == "not the sandbox's\n"
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_sigint_stops_the_sandbox_command_and_leaves_nothing(
+    tmp_path: pathlib.Path, background: bool
+) -> None:
+    with _sandbox_command(tmp_path, background=background) as run:
+        run.wait_for_line("# sandbox up")
+        env = run.env()
+        bot = _live_bot(env)
+        run.process.send_signal(signal.SIGINT)
+        assert run.process.wait(timeout=10) == 0
+        _assert_left_nothing(run, env, bot)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_second_signal_while_stopping_exits_at_once(tmp_path: pathlib.Path, signum: int, status: int) -> None:
+    """The bot is SIGSTOPped, so the graceful stop waits out its 5 s SIGTERM timeout; a second signal
+    must not wait for it, and must still leave no bot, temp folder or env file behind."""
+    env_path = tmp_path / "sb.env"
+    with _sandbox_command(tmp_path, "--write-env", "sb.env", background=True) as run:
+        run.wait_for_line("# sandbox up")
+        env = run.env()
+        bot = _live_bot(env)
+        bot.suspend()
+        run.process.send_signal(signum)
+        run.wait_for_line("# stopping")
+        second = time.monotonic()
+        run.process.send_signal(signum)
+        assert run.process.wait(timeout=10) == status
+        assert time.monotonic() - second < 2
+        assert (
+            run.err.read_text()
+            == f"readiness sandbox: second {signal.Signals(signum).name}: stopped at once\n"
+        )
+        _assert_left_nothing(run, env, bot)
+        assert not env_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"), [("missing/sb.env", "folder missing does not exist"), (".", "is a folder")]
+)
+def test_write_env_refuses_a_path_it_cannot_take(tmp_path: pathlib.Path, path: str, problem: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "readiness.cli", "sandbox", "--write-env", path],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"readiness sandbox: --write-env {path}: {problem}\n"

@@ -12,13 +12,15 @@ from typing import Any
 HISTORY_TAIL_BYTES = 256 * 1024
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` whole: a reader, a crash or a SIGKILL sees the old file or the
-    new one, never a torn one (temp file beside it, fsync, rename, fsync of the folder)."""
+    new one, never a torn one (temp file beside it, fsync, rename, fsync of the folder). The temp
+    file is created with ``mode`` (less the umask), so a private file is never readable by others;
+    the rename replaces a symlink at ``path`` itself, never its target."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         try:
             view = memoryview(data)
             while view:

@@ -13,7 +13,7 @@ the environment. Start-up matters (the sandbox aims at 1.5 s), so it imports onl
 and the standard library.
 
 The launcher at the end (:func:`command`, :func:`settings_env`, :func:`start_bot`,
-:func:`stop_bot`) is what the sandbox session and the tests use to run it.
+:func:`stop_bot`, :func:`kill_bot`) is what the sandbox session and the tests use to run it.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ __all__ = [
     "STATE_FILE",
     "BotStartError",
     "command",
+    "kill_bot",
     "main",
     "settings_env",
     "start_bot",
@@ -942,21 +943,41 @@ def stop_bot(
             except subprocess.TimeoutExpired:
                 proc.kill()
         status = proc.wait()
-    try:
-        pid = int((Path(workdir) / PID_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return status
-    if (proc is None or pid != proc.pid) and _pid_is_bot(pid):
+    pid = _pid_file_pid(workdir)
+    if pid is not None and (proc is None or pid != proc.pid) and _pid_is_bot(pid):
         _terminate(pid, timeout)
     return status
 
 
-def _terminate(pid: int, timeout: float) -> None:
-    """SIGTERM, then SIGKILL, a process that may or may not be our child; reap it if it is."""
-    for signum, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
+def kill_bot(
+    workdir: str | os.PathLike[str], proc: subprocess.Popen[bytes] | None = None, timeout: float = 1.0
+) -> None:
+    """SIGKILL ``proc`` and the bot the PID file names, and wait (up to ``timeout``) until they are gone.
+
+    For a launcher that must exit at once (a second Ctrl-C), so it may run in a signal handler that
+    interrupted :func:`stop_bot` in ``proc.wait()``: it never calls into ``proc``, only kill and waitpid.
+    """
+    pids = {pid for pid in (proc.pid if proc else None, _pid_file_pid(workdir)) if pid and _pid_is_bot(pid)}
+    for pid in pids:
+        _terminate(pid, timeout, signals=(signal.SIGKILL,))
+
+
+def _pid_file_pid(workdir: str | os.PathLike[str]) -> int | None:
+    try:
+        return int((Path(workdir) / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _terminate(
+    pid: int, timeout: float, signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGKILL)
+) -> None:
+    """Send ``signals`` in turn, each given ``timeout``, to a process that may or may not be our
+    child, until it is gone; reap it if it is our child."""
+    for signum in signals:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        deadline = time.monotonic() + wait_s
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import tempfile
 import time
 from collections.abc import Collection, Mapping
@@ -137,6 +138,16 @@ class Sandbox:
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
+
+    def kill(self) -> None:
+        """Stop at once (a second Ctrl-C cut :meth:`stop` short): SIGKILL the bot, drop the temp folder.
+
+        Only right before this process exits: the emulators are its threads and end with it. Safe in
+        a signal handler that interrupted :meth:`stop` (the temp folder may be half removed).
+        """
+        bot.kill_bot(self.workdir / "bot", self._bot)
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir.name, ignore_errors=True)
 
     def __enter__(self) -> Sandbox:
         self.start()
