@@ -99,8 +99,12 @@ def test_get_me_answers_the_bot_user(tg: Running, client: httpx.Client) -> None:
         "can_join_groups": True,
         "can_read_all_group_messages": False,
         "supports_inline_queries": False,
+        "supports_guest_queries": False,
         "can_connect_to_business": False,
         "has_main_web_app": False,
+        "has_topics_enabled": False,
+        "allows_users_to_create_topics": False,
+        "can_manage_bots": False,
     }
     assert str(body["result"]["id"]) == tg.emulator.token.split(":")[0]
     assert tg.emulator.env(tg.url) == {
