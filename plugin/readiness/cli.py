@@ -96,10 +96,34 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--latency-ms", type=float, default=0.0, help="added to every emulator request")
     p.add_argument("--fault", action="append", default=[], metavar="NAME", help="inject a named fault")
     p.add_argument("--list-faults", action="store_true", help="print the fault catalogue and exit")
+    _add_sandbox_delivery(p)
     p.set_defaults(func=cmd_sandbox)
 
 
+def _add_sandbox_delivery(p: argparse.ArgumentParser) -> None:
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
+        "--deliver",
+        metavar="TEXT",
+        help="deliver TEXT (a chat message, or a command such as /stop) to the bot of a sandbox "
+        "already running, as a user of its chat, then exit",
+    )
+    what.add_argument(
+        "--press",
+        metavar="DATA",
+        help="press the inline button whose callback data is DATA on the bot's latest message "
+        "carrying it, in a sandbox already running, then exit",
+    )
+    p.add_argument(
+        "--telegram-url",
+        metavar="URL",
+        help="that sandbox's TELEGRAM_API_URL (default: the TELEGRAM_API_URL environment variable)",
+    )
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    if args.deliver is not None or args.press is not None:
+        return cmd_sandbox_deliver(args)
     import signal
     import threading
 
@@ -128,6 +152,35 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         )
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
+    return EXIT_OK
+
+
+def cmd_sandbox_deliver(args: argparse.Namespace) -> int:
+    """``readiness sandbox --deliver TEXT`` / ``--press DATA``: one update to a running sandbox's bot."""
+    import os
+
+    import httpx
+
+    from readiness.sandbox.telegram.control import deliver
+
+    url = args.telegram_url or os.environ.get("TELEGRAM_API_URL", "")
+    if not url:
+        print("readiness sandbox: give --telegram-url or set TELEGRAM_API_URL", file=sys.stderr)
+        return EXIT_USAGE
+    payload = {"text": args.deliver} if args.deliver is not None else {"callback_data": args.press}
+    try:
+        answer = deliver(url, payload)
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"readiness sandbox: no sandbox Telegram emulator answers at {url}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not answer.get("ok"):
+        print(f"readiness sandbox: {answer.get('description')}", file=sys.stderr)
+        return EXIT_USAGE
+    update = answer["result"]
+    if update is None:
+        print(f"not delivered: {answer.get('description')}")
+    else:
+        print(f"delivered update {update['update_id']}: {json.dumps(update, ensure_ascii=False)}")
     return EXIT_OK
 
 
