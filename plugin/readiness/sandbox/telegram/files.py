@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .protocol import Params, Upload, bad_request
+from .protocol import ApiError, Params, Upload, bad_request
 
 #: Largest upload Telegram accepts from a bot (sendDocument), in bytes.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -94,6 +94,8 @@ class FileStore:
             raise bad_request(f"there is no {kind} in the request")
         if not upload.data:
             raise bad_request("file must be non-empty")
+        if len(upload.data) > MAX_UPLOAD_BYTES:
+            raise ApiError(413, "Request Entity Too Large")
         if kind == "photo":
             return self._add_photo(upload)
         return self._register(
