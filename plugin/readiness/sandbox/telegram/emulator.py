@@ -1,8 +1,8 @@
 """The emulated bot, the one chat it can reach, and everything said in that chat.
 
 State is shared between the server's event loop and the caller's threads (a test, a drill), so
-every read and write goes through one condition variable; :meth:`TelegramEmulator.wait_for` and
-the long polls wake on it.
+every read and write of the chat goes through one condition variable, on which
+:meth:`TelegramEmulator.wait_for` waits for the bot's next message.
 """
 
 from __future__ import annotations

@@ -78,14 +78,15 @@ class FileStore:
         self._by_path: dict[str, StoredFile] = {}
         self._count = 0
 
-    def resolve(self, params: Params, field: str, kind: str) -> tuple[StoredFile, ...]:
-        """The file a send method names in ``field``: one document, or a photo's sizes (smallest first)."""
-        value = params.text(field)
+    def resolve(self, params: Params, kind: str) -> tuple[StoredFile, ...]:
+        """The file a send method names in its ``kind`` parameter (``document``, ``photo``): one
+        document, or a photo's sizes, smallest first."""
+        value = params.text(kind)
         upload: Upload | None = None
         if value.startswith("attach://"):
             upload = params.files.get(value.removeprefix("attach://"))
         elif not value:
-            upload = params.files.get(field)
+            upload = params.files.get(kind)
         elif value.lower().startswith(("http://", "https://")):
             return self._add_url(kind, value)
         else:

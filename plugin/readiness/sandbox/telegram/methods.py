@@ -24,7 +24,8 @@ from .updates import DEFAULT_ALLOWED, LONG_POLL_MAX_TIMEOUT, UPDATE_TYPES, WEBHO
 #: Longest message text, and caption, in UTF-16 code units after entity parsing.
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
-#: Chat actions sendChatAction accepts (the second name of a pair is the current one).
+#: Chat actions sendChatAction accepts, any case (record_audio, upload_audio and pick_up_location
+#: are older names Telegram still takes).
 CHAT_ACTIONS = frozenset(
     {"cancel", "typing", "record_video", "upload_video", "record_audio", "record_voice", "upload_audio"}
     | {"upload_voice", "upload_photo", "upload_document", "choose_sticker", "pick_up_location"}
@@ -99,25 +100,26 @@ def _reply_to(call: Call) -> tuple[int, bool]:
     return max(0, message_id), value.get("allow_sending_without_reply") is True
 
 
-def _reply_and_markup(call: Call) -> dict[str, Any]:
-    """What every send method adds after its own content: the reply and the inline keyboard.
+def _compose(call: Call, content: dict[str, Any]) -> dict[str, Any]:
+    """The new message's fields in Telegram's order: the replied message, ``content``, the keyboard.
 
     Checked in telegram-bot-api's order: reply parameters, reply markup, the chat, the replied message.
     """
     reply_id, without_reply = _reply_to(call)
     markup = reply_markup(call.params)
     check_chat(call, call.params.text("chat_id"))
-    content: dict[str, Any] = {}
+    composed: dict[str, Any] = {}
     if reply_id:
         replied = call.emulator.message(reply_id)
         if replied is not None:
             replied.pop("reply_to_message", None)
-            content["reply_to_message"] = replied
+            composed["reply_to_message"] = replied
         elif not without_reply:
             raise bad_request("message to be replied not found")
+    composed |= content
     if markup is not None:
-        content["reply_markup"] = markup
-    return content
+        composed["reply_markup"] = markup
+    return composed
 
 
 async def get_me(call: Call) -> web.StreamResponse:
@@ -131,8 +133,8 @@ async def get_chat(call: Call) -> web.StreamResponse:
 
 async def send_message(call: Call) -> web.StreamResponse | None:
     emulator, faults, request = call.emulator, call.emulator.faults, call.request
-    content, parse_mode = _text_content(call, inject=True)
-    common = _reply_and_markup(call)
+    text, parse_mode = _text_content(call, inject=True)
+    content = _compose(call, text)
     _refuse_if_blocked(call)
     if "telegram_rate_limited" in faults:
         raise ApiError(
@@ -149,7 +151,7 @@ async def send_message(call: Call) -> web.StreamResponse | None:
     ):
         return web.Response(status=503)
     message = emulator._deliver(
-        _ordered(content, common),
+        content,
         text=call.params.text("text"),
         parse_mode=parse_mode,
         disable_notification=call.params.flag("disable_notification"),
@@ -157,13 +159,6 @@ async def send_message(call: Call) -> web.StreamResponse | None:
     if "telegram_trickle" in faults:
         return await call.server.trickle(request, json_text({"ok": True, "result": message}).encode())
     return ok(message)
-
-
-def _ordered(content: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
-    """A Message's fields in Telegram's order: the replied message first, the keyboard last."""
-    replied = {"reply_to_message": common["reply_to_message"]} if "reply_to_message" in common else {}
-    keyboard = {"reply_markup": common["reply_markup"]} if "reply_markup" in common else {}
-    return replied | content | keyboard
 
 
 async def edit_message_text(call: Call) -> web.StreamResponse:
@@ -201,20 +196,20 @@ async def send_photo(call: Call) -> web.StreamResponse:
 
 
 async def _send_file(call: Call, kind: str) -> web.StreamResponse:
-    sizes = call.emulator.files.resolve(call.params, kind, kind)
+    sizes = call.emulator.files.resolve(call.params, kind)
     caption, entities, parse_mode = _formatted(
         call, "caption", limit=MAX_CAPTION_LENGTH, too_long="message caption is too long"
     )
-    common = _reply_and_markup(call)
-    _refuse_if_blocked(call)
     media = sizes[0].document() if kind == "document" else [size.photo_size() for size in sizes]
-    content: dict[str, Any] = {kind: media}
-    if caption:
-        content["caption"] = caption
-    if entities:
-        content["caption_entities"] = entities
+    content = _compose(
+        call,
+        {kind: media}
+        | ({"caption": caption} if caption else {})
+        | ({"caption_entities": entities} if entities else {}),
+    )
+    _refuse_if_blocked(call)
     message = call.emulator._deliver(
-        _ordered(content, common),
+        content,
         text=call.params.text("caption"),
         parse_mode=parse_mode,
         disable_notification=call.params.flag("disable_notification"),
@@ -260,6 +255,7 @@ async def get_updates(call: Call) -> web.StreamResponse:
 
 
 async def set_webhook(call: Call) -> web.StreamResponse:
+    """Checked and kept, never called (the sandbox sends nothing out); while set, getUpdates is 409."""
     params, queue = call.params, call.emulator.updates
     url = params.text("url")
     if not url:
@@ -277,17 +273,18 @@ async def set_webhook(call: Call) -> web.StreamResponse:
     if drop:
         queue.drop_pending()
     parts = urlsplit(url if "://" in url else f"https://{url}")
+    scheme = parts.scheme.lower()
     try:
-        port = parts.port or (80 if parts.scheme.lower() == "http" else 443)
+        port = parts.port or (80 if scheme == "http" else 443)
     except ValueError:
         port = 0
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port:
+    if scheme not in ("http", "https") or not parts.hostname or not port:
         raise bad_request("invalid webhook URL specified")
     if len(webhook.secret_token) > 256:
         raise bad_request("secret token is too long")
     if not re.fullmatch(r"[A-Za-z0-9_-]*", webhook.secret_token):
         raise bad_request("secret token contains unallowed characters")
-    if parts.scheme.lower() == "http":
+    if scheme == "http":
         raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
     if port not in _WEBHOOK_PORTS:
         raise bad_request("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
