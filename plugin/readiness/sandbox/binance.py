@@ -395,9 +395,7 @@ class BinanceEmulator:
             },
             "/sapi/v1/system/status": {"GET": _Endpoint(self._system_status, lambda c: 1)},
             # what ccxt's default load_markets reads besides exchangeInfo
-            "/sapi/v1/capital/config/getall": {
-                "GET": _Endpoint(self._coins, lambda c: 10, signed=True)
-            },
+            "/sapi/v1/capital/config/getall": {"GET": _Endpoint(self._coins, lambda c: 10, signed=True)},
             "/sapi/v1/margin/allPairs": {"GET": _Endpoint(self._margin_pairs, lambda c: 1, keyed=True)},
             "/sapi/v1/margin/isolated/allPairs": {
                 "GET": _Endpoint(self._margin_pairs, lambda c: 10, signed=True)
