@@ -1,4 +1,4 @@
-"""The ``readiness`` console script (SPEC §10).
+"""The ``readiness`` console script.
 
 One function per subcommand: ``_add_<name>`` declares its arguments, ``cmd_<name>`` runs it and
 returns the exit status. Add a subcommand by writing both and registering it in ``_parser``.
@@ -24,7 +24,7 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 
 
-# SPEC §7 names, as in AuditConfig (kept literal here so building the parser imports nothing).
+# The default audit names, as in AuditConfig (kept literal here so building the parser imports nothing).
 _FIELD_DEFAULTS = {"timestamp": "timestamp", "event": "event", "seq": "seq", "hash": "prev_sha256"}
 
 
@@ -126,10 +126,34 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="also write the lines to PATH (mode 600, replacing a file or symlink there, never a "
         "symlink's target) once the sandbox answers; removed when it stops, as its values die with it",
     )
+    _add_sandbox_delivery(p)
     p.set_defaults(func=cmd_sandbox)
 
 
+def _add_sandbox_delivery(p: argparse.ArgumentParser) -> None:
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
+        "--deliver",
+        metavar="TEXT",
+        help="deliver TEXT (a chat message, or a command such as /stop) to the bot of a sandbox "
+        "already running, as a user of its chat, then exit",
+    )
+    what.add_argument(
+        "--press",
+        metavar="DATA",
+        help="press the inline button whose callback data is DATA on the bot's latest message "
+        "carrying it, in a sandbox already running, then exit",
+    )
+    p.add_argument(
+        "--telegram-url",
+        metavar="URL",
+        help="that sandbox's TELEGRAM_API_URL (default: the TELEGRAM_API_URL environment variable)",
+    )
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    if args.deliver is not None or args.press is not None:
+        return cmd_sandbox_deliver(args)
     from readiness.sandbox.session import Sandbox, SandboxError, describe_faults
 
     if args.list_faults:
@@ -234,6 +258,33 @@ def _stop_on_signals(*cut_short: Callable[[], None]) -> threading.Event:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, handle)
     return stop
+
+
+def cmd_sandbox_deliver(args: argparse.Namespace) -> int:
+    """``readiness sandbox --deliver TEXT`` / ``--press DATA``: one update to a running sandbox's bot."""
+    import httpx
+
+    from readiness.sandbox.telegram.control import deliver
+
+    url = args.telegram_url or os.environ.get("TELEGRAM_API_URL", "")
+    if not url:
+        print("readiness sandbox: give --telegram-url or set TELEGRAM_API_URL", file=sys.stderr)
+        return EXIT_USAGE
+    payload = {"text": args.deliver} if args.deliver is not None else {"callback_data": args.press}
+    try:
+        answer = deliver(url, payload)
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"readiness sandbox: no sandbox Telegram emulator answers at {url}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not answer.get("ok"):
+        print(f"readiness sandbox: {answer.get('description')}", file=sys.stderr)
+        return EXIT_USAGE
+    update = answer["result"]
+    if update is None:
+        print(f"not delivered: {answer.get('description')}")
+    else:
+        print(f"delivered update {update['update_id']}: {json.dumps(update, ensure_ascii=False)}")
+    return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:

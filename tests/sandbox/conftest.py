@@ -1,4 +1,4 @@
-"""Fixtures that serve Binance emulators on loopback and hand out clients pointed at them."""
+"""Fixtures that serve the emulators on loopback and hand out clients pointed at them."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from readiness.sandbox.binance import BinanceEmulator, python_binance_urls
 from readiness.sandbox.server import BackgroundServer
+from readiness.sandbox.telegram import TelegramEmulator
 
 from ..helpers import EMULATOR_TESTS_AGENT
+from .telegram_helpers import GROUP, Running, StartTelegram
 
 with warnings.catch_warnings():
     # python-binance 1.0.37 imports a name websockets deprecated; the import is not ours to fix.
@@ -82,3 +85,31 @@ def client_for() -> Iterator[ClientFactory]:
         client.close_connection()
     asyncio.set_event_loop(None)
     loop.close()
+
+
+@pytest.fixture
+def start_telegram() -> Iterator[StartTelegram]:
+    """Serve Telegram emulators (constructor kwargs) in background servers; stop them all afterwards."""
+    servers: list[BackgroundServer] = []
+
+    def start(**kwargs: Any) -> Running:
+        emulator = TelegramEmulator(**kwargs)
+        server = BackgroundServer(emulator.make_app())
+        servers.append(server)
+        return Running(emulator, server.start())
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def tg(start_telegram: StartTelegram) -> Running:
+    """A healthy Telegram emulator whose bot can reach one supergroup."""
+    return start_telegram(chat_id=GROUP)
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5) as http:
+        yield http

@@ -6,8 +6,6 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -27,60 +25,7 @@ from readiness.sandbox.telegram import (
     parse_markdown_v2,
 )
 
-GROUP = -1001234567890
-
-
-@dataclass(frozen=True)
-class Running:
-    """A served emulator and its base URL."""
-
-    emulator: TelegramEmulator
-    url: str
-
-    def api(self, method: str, token: str | None = None) -> str:
-        return f"{self.url}/bot{token or self.emulator.token}/{method}"
-
-
-StartTelegram = Callable[..., Running]
-
-
-@pytest.fixture
-def start_telegram() -> Iterator[StartTelegram]:
-    """Serve emulators (constructor kwargs) in background servers; stop them all afterwards."""
-    servers: list[BackgroundServer] = []
-
-    def start(**kwargs: Any) -> Running:
-        emulator = TelegramEmulator(**kwargs)
-        server = BackgroundServer(emulator.make_app())
-        servers.append(server)
-        return Running(emulator, server.start())
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
-def tg(start_telegram: StartTelegram) -> Running:
-    """A healthy emulator whose bot can reach one supergroup."""
-    return start_telegram(chat_id=GROUP)
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as http:
-        yield http
-
-
-def assert_error(response: httpx.Response, status: int, description: str) -> dict[str, Any]:
-    assert response.status_code == status
-    assert response.headers["content-type"] == "application/json"
-    body: dict[str, Any] = response.json()
-    assert body["ok"] is False
-    assert body["error_code"] == status
-    assert body["description"] == description
-    return body
-
+from .telegram_helpers import GROUP, Running, StartTelegram, assert_error
 
 # --- endpoints -------------------------------------------------------------------------------
 
@@ -99,8 +44,12 @@ def test_get_me_answers_the_bot_user(tg: Running, client: httpx.Client) -> None:
         "can_join_groups": True,
         "can_read_all_group_messages": False,
         "supports_inline_queries": False,
+        "supports_guest_queries": False,
         "can_connect_to_business": False,
         "has_main_web_app": False,
+        "has_topics_enabled": False,
+        "allows_users_to_create_topics": False,
+        "can_manage_bots": False,
     }
     assert str(body["result"]["id"]) == tg.emulator.token.split(":")[0]
     assert tg.emulator.env(tg.url) == {
