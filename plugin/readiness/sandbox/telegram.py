@@ -25,7 +25,7 @@ from aiohttp import web
 
 from readiness.sandbox.server import latency_middleware
 
-#: Fault name -> what it does and the check it is meant to fail (SPEC section 6).
+#: Fault name -> what it does and the check it is meant to fail.
 FAULTS: dict[str, str] = {
     "telegram_token_revoked": (
         "Every call answers 401 Unauthorized, as after /revoke in BotFather (fails telegram.token_valid)."
@@ -195,7 +195,7 @@ class TelegramEmulator:
         return self._faults
 
     def env(self, base_url: str) -> dict[str, str]:
-        """The settings (SPEC section 4) that point a bot or the harness at this emulator."""
+        """The settings that point a bot or the harness at this emulator."""
         return {
             "TELEGRAM_BOT_TOKEN": self.token,
             "TELEGRAM_CHAT_ID": str(self.chat_id),
