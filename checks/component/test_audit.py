@@ -1,4 +1,4 @@
-"""The audit trail (SPEC §7): present, well-formed JSONL, contiguous seq, intact hash chain."""
+"""The bot's audit trail: present, well-formed JSONL, contiguous seq, intact hash chain."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from readiness.context import CheckContext
 from readiness.probes import files
 from readiness.settings import Settings
 
-#: What a deployment of the bot needs besides the network's Binance credentials (SPEC §4).
+#: What a deployment of the bot needs besides the network's Binance credentials.
 REQUIRED = (
     "telegram_bot_token",
     "telegram_chat_id",

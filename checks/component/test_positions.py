@@ -1,4 +1,4 @@
-"""The bot's positions DB (SPEC §7), opened read-only: intact, the expected schema, sane values."""
+"""The bot's positions DB, opened read-only: intact, the expected schema, sane values."""
 
 from __future__ import annotations
 

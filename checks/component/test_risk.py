@@ -1,4 +1,4 @@
-"""The bot's risk config (SPEC §7): valid TOML, every limit present, positive and consistent."""
+"""The bot's risk config: valid TOML, every limit present, positive and consistent."""
 
 from __future__ import annotations
 

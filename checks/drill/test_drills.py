@@ -1,4 +1,4 @@
-"""Drill layer (SPEC §6): the disaster-recovery drill, automated. Runs only with ``--drill``.
+"""Drill layer: the disaster-recovery drill, automated. Runs only with ``--drill``.
 
 Each drill leaves the bot as it found it: the kill switch is put back by the ``kill_switch``
 fixture's teardown (also when the drill failed), and the crash drill restarts the bot it killed

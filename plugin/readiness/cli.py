@@ -1,4 +1,4 @@
-"""The ``readiness`` console script.
+"""The ``readiness`` console script: ``audit``, ``sandbox``.
 
 One function per subcommand: ``_add_<name>`` declares its arguments, ``cmd_<name>`` runs it and
 returns the exit status. Add a subcommand by writing both and registering it in ``_parser``.
@@ -24,7 +24,7 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 
 
-# The default audit names, as in AuditConfig (kept literal here so building the parser imports nothing).
+# The audit trail's default names, as in AuditConfig (literal, so building the parser imports nothing).
 _FIELD_DEFAULTS = {"timestamp": "timestamp", "event": "event", "seq": "seq", "hash": "prev_sha256"}
 
 
@@ -296,7 +296,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (argparse usage errors give 2, like SPEC §10)."""
+    """Entry point; returns the exit status (argparse usage errors give 2)."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)

@@ -7,7 +7,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 
 MASK = "***"
-#: Any environment variable whose name contains one of these holds a secret (SPEC §5).
+#: Any environment variable whose name contains one of these holds a secret.
 SECRET_NAME_PARTS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY")
 #: Telegram bot tokens: ``<bot id>:<35 url-safe characters>``, wherever they turn up (URLs, logs).
 TELEGRAM_TOKEN = r"\d{5,16}:[A-Za-z0-9_-]{30,}"

@@ -1,4 +1,4 @@
-"""Outcomes, score and verdict: the rules of SPEC §3 as pure functions over check results."""
+"""Outcomes, score and verdict: the scoring rules as pure functions over check results."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings and targets (SPEC §4): one typed object built from defaults, file, ``.env`` and env.
+"""Settings and targets: one typed object built from defaults, file, ``.env`` and env.
 
 Precedence, lowest first: defaults, ``readiness.toml`` / ``[tool.readiness]``, ``.env``, the
 process environment. Secrets are accepted from the environment only. Every value remembers

@@ -1,4 +1,4 @@
-"""Streaming audit-trail validation (SPEC §7, §10), shared by the ``audit.*`` checks and the CLI.
+"""Streaming audit-trail validation, shared by the ``audit.*`` checks and the CLI.
 
 Typical use in a check::
 

@@ -106,7 +106,7 @@ class LineInfo(msgspec.Struct, frozen=True):
 
 @dataclasses.dataclass(frozen=True)
 class AuditConfig:
-    """Field names and limits. Every name is configurable (SPEC §7).
+    """Field names and limits. Every name is configurable.
 
     ``max_line_bytes`` bounds memory: a longer line is reported (``too_long``), hashed in
     pieces so the chain still links, and not parsed. ``block_size`` is the read size.
@@ -186,7 +186,7 @@ class AuditResult:
         return f"{self.path}: {count} problem(s): {first}{more}"
 
     def to_json(self) -> dict[str, Any]:
-        """The SPEC §10 object (``path``, ``lines``, ``bytes``, ``valid``, ``errors``,
+        """The ``readiness audit --json`` object (``path``, ``lines``, ``bytes``, ``valid``, ``errors``,
         ``seconds``) plus the extra fields below it."""
         return {
             "path": self.path,

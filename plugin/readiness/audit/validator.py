@@ -1,4 +1,4 @@
-"""Validate an audit trail (SPEC §7): the one entry point for the ``audit.*`` checks and the CLI.
+"""Validate an audit trail: the one entry point for the ``audit.*`` checks and the CLI.
 
 What a trail must satisfy, per physical line (1-based numbers, blank lines counted):
 

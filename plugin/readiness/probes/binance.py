@@ -1,4 +1,4 @@
-"""Binance probes: the real python-binance ``AsyncClient``, behind one allow-list (SPEC §9).
+"""Binance probes: the real python-binance ``AsyncClient``, behind one allow-list.
 
 Every probe builds its own :class:`GuardedClient` (python-binance's ``AsyncClient`` with every URL
 attribute pointed at ``settings.binance_api_url``, so ``/api`` and ``/sapi`` both go where the
@@ -71,7 +71,7 @@ class RefusedRequest(Exception):
 
 
 def guard_request(method: str, url: str, *, origin: str, network: str, with_key: bool) -> None:
-    """Refuse, before sending, any exchange request the harness must never make (SPEC §9).
+    """Refuse, before sending, any exchange request the harness must never make.
 
     ``url`` is the full request URL (its query is ignored), ``origin`` the configured
     ``BINANCE_API_URL``. Exact path match: no prefix, no normalisation tricks.

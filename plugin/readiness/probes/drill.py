@@ -1,4 +1,4 @@
-"""Drill mechanics (SPEC §6 drill layer): act on the bot only through its own protocol and process.
+"""Drill mechanics: act on the bot only through its own protocol and process.
 
 The drills change the bot's state, so everything here is built to put it back: the kill switch is
 restored by :func:`kill_switch_as_found` on the way out (also when the drill failed), and

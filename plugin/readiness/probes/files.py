@@ -1,6 +1,6 @@
 """Read-only probes of the bot's files: positions DB, risk config, audit position events, ``.env``.
 
-SPEC §9: the harness never changes the bot's files. SQLite is opened with ``mode=ro``; a WAL
+The harness never changes the bot's files. SQLite is opened with ``mode=ro``; a WAL
 database with no ``-wal`` file is opened ``immutable`` (a read-only connection would otherwise
 create ``-wal``/``-shm`` files, owned by the harness's user, beside the bot's DB), and one with a
 ``-wal`` but no ``-shm`` is read from a private copy. Git is asked only query commands, with
@@ -468,9 +468,7 @@ def read_risk_config(path: Path) -> RiskConfig:
         for key in unknown
         if not isinstance(table[key], dict) or not any(k in table[key] for k in RISK_KEYS)
     ]
-    remediation = (
-        f"Fix {path}: set {', '.join(RISK_KEYS)} as positive numbers (SPEC §7)." if problems else None
-    )
+    remediation = f"Fix {path}: set {', '.join(RISK_KEYS)} as positive numbers." if problems else None
     return RiskConfig(path, values, problems, warnings, remediation)
 
 

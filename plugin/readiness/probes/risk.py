@@ -1,4 +1,4 @@
-"""The bot's risk manager, loaded from ``READINESS_RISK_MANAGER`` (``module:callable``, SPEC §7)."""
+"""The bot's risk manager, loaded from ``READINESS_RISK_MANAGER`` (``module:callable``)."""
 
 from __future__ import annotations
 

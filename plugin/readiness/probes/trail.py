@@ -1,4 +1,4 @@
-"""Operational figures from the audit trail's most recent events (SPEC §7 event names).
+"""Operational figures from the audit trail's most recent events (by their configured names).
 
 The trail is read from its END backwards, block by block, and the scan stops at the first event
 older than the lookback window, so a months-long trail costs what its last hour costs. The file
@@ -6,7 +6,7 @@ is opened read-only. Validity of the trail (JSON, seq, hash chain) is the ``audi
 business: here a line that does not parse, or has no usable timestamp, is counted and skipped,
 and a torn last line (no newline yet) is ignored, as the bot may be writing it.
 
-Timestamps are ISO-8601 with an offset or epoch seconds (SPEC §7). The trail is appended in time
+Timestamps are ISO-8601 with an offset or epoch seconds. The trail is appended in time
 order; the scan reads :data:`ORDER_SLACK_S` past the window's start to tolerate small disorder.
 """
 
@@ -31,7 +31,7 @@ _decode = msgspec.json.Decoder()
 
 
 def event_time(value: Any) -> float | None:
-    """Epoch seconds of a SPEC §7 timestamp, or None if it is neither ISO-8601+offset nor a number."""
+    """Epoch seconds of an audit timestamp, or None if it is neither ISO-8601+offset nor a number."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):

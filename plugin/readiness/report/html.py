@@ -35,7 +35,7 @@ RANK = {
     "passed": 2,
     "not_applicable": 2,
 }
-#: Outcomes a check may end with and still count as fine (tier-1 included, SPEC §3).
+#: Outcomes a check may end with and still count as fine (tier-1 included).
 SATISFIED = frozenset({"passed", "warned", "not_applicable"})
 #: Outcomes whose remediation is tucked away: nothing to fix.
 QUIET = frozenset({"passed", "not_applicable"})

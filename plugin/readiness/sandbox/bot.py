@@ -1,6 +1,6 @@
 """The sandbox's reference trading bot: a separate process whose whole state lives in one folder.
 
-It does what the harness expects of a real bot (SPEC section 7) and nothing more: a PID file, a
+It does what the harness expects of a real bot and nothing more: a PID file, a
 seq-numbered, hash-chained audit trail written so a SIGKILL never tears a line, positions in SQLite
 (WAL), a TOML risk config, a log file, a kill switch persisted so it survives SIGKILL, a Telegram
 alert on activation, and a loopback control API that :mod:`readiness.sandbox.riskclient` turns into
@@ -213,7 +213,7 @@ def read_last_line(path: Path, chunk: int = 65536) -> bytes | None:
 
 
 class AuditTrail:
-    """Appends SPEC section 7 events: one ``os.write`` of a whole line on an O_APPEND fd, then fsync.
+    """Appends audit-trail events: one ``os.write`` of a whole line on an O_APPEND fd, then fsync.
 
     On start it resumes seq and hash chain from the last line. If that line is torn (no trailing
     newline) or unreadable, the bot does not append: writing after a torn line would glue the next
@@ -424,7 +424,7 @@ def load_kill_switch(path: Path) -> KillSwitch:
 
 @dataclass(frozen=True)
 class Settings:
-    """What the bot reads from its command line and the environment (SPEC section 4 names)."""
+    """What the bot reads from its command line and the environment (the harness's setting names)."""
 
     workdir: Path
     heartbeat_s: float
@@ -861,7 +861,7 @@ def command(
 
 
 def settings_env(workdir: str | os.PathLike[str]) -> dict[str, str]:
-    """The SPEC section 4 settings that point the harness at the bot in ``workdir``."""
+    """The settings that point the harness at the bot in ``workdir``."""
     base = Path(workdir).resolve()
     return {
         "READINESS_AUDIT_TRAIL": str(base / AUDIT_FILE),

@@ -1,4 +1,4 @@
-"""The risk-manager protocol (SPEC section 7) over the reference bot's loopback control API.
+"""The bot's risk-manager protocol over the reference bot's loopback control API.
 
 The harness loads it with ``READINESS_RISK_MANAGER=readiness.sandbox.riskclient:connect``; the
 bot's folder comes from ``READINESS_SANDBOX_BOT_DIR``. The client looks the bot's address up in
@@ -34,7 +34,7 @@ class RiskManagerError(RuntimeError):
 
 
 class RiskManagerClient:
-    """The SPEC section 7 risk manager, implemented by calls to the bot's control API.
+    """The risk manager the harness expects of a bot, implemented by calls to the bot's control API.
 
     Give ``workdir`` (control.json is re-read on every call) or a fixed ``url``. Connections are
     not kept alive, so a client that is never closed leaks no socket.

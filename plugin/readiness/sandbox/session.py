@@ -2,7 +2,7 @@
 
 The emulators run in this process (background threads), the bot as a child process in its own
 process group. :meth:`Sandbox.env` is what points the harness (and a bot) at them: every
-setting of SPEC §4 that names a service, a credential or a bot file.
+setting that names a service, a credential or a bot file.
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ class TelegramEmulator:
         return self._faults
 
     def env(self, base_url: str) -> dict[str, str]:
-        """The settings (SPEC section 4) that point a bot or the harness at this emulator."""
+        """The settings that point a bot or the harness at this emulator."""
         return {
             "TELEGRAM_BOT_TOKEN": self.token,
             "TELEGRAM_CHAT_ID": str(self.chat_id),

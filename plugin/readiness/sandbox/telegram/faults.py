@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-#: Fault name -> what it does and the check it is meant to fail (SPEC section 6).
+#: Fault name -> what it does and the check it is meant to fail.
 FAULTS: dict[str, str] = {
     "telegram_token_revoked": (
         "Every call answers 401 Unauthorized, as after /revoke in BotFather (fails telegram.token_valid)."
