@@ -61,9 +61,11 @@ def stop(config: pytest.Config) -> None:
 
 
 def warm(config: pytest.Config, state: RunState) -> None:
-    """Deployment checks read the bot's recent history; give a fresh sandbox bot a moment."""
+    """Give a fresh sandbox bot a moment before the checks that read it: deployment checks read its
+    recent history, drills its positions (a crash drill that killed it mid-way through its opening
+    orders would make it buy twice)."""
     sandbox = config.stash.get(sandbox_key, None)
-    if sandbox is not None and any(spec.layer == "deployment" for spec in state.selected.values()):
+    if sandbox is not None and any(spec.layer in ("deployment", "drill") for spec in state.selected.values()):
         sandbox.wait_for_bot_activity()
 
 

@@ -185,7 +185,9 @@ def test_healthy_sandbox_passes_every_drill_fast(tmp_path: Path) -> None:
             "positions_mismatch",
             {},
             "drill.position_reconciliation",
-            "1 of 2 asset(s) differ beyond tolerance 1e-08: BTC: DB 0.4 (BTCUSDT) vs exchange 0.5",
+            # the bot recorded its gross fills; the exchange kept 0.1% of each as commission
+            "2 of 2 asset(s) differ beyond tolerance 1e-08: "
+            "BTC: DB 0.5 (BTCUSDT) vs exchange 0.4995; ETH: DB 5 (ETHUSDT) vs exchange 4.995",
             "READINESS_RECONCILE_TOLERANCE",
             id="positions_mismatch",
         ),

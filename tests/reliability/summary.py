@@ -4,9 +4,11 @@ Reliability tests record each case they try through the ``tried`` fixture (a use
 it reaches the controller under xdist too); a case held when its test passed. The whole-suite
 safety audit runs here as well: for the session every Binance emulator in every process appends
 each request it receives to one journal (:data:`REQUEST_LOG_ENV`), and at the end any request
-outside the harness's allow-list fails the run, unless an emulator test sent it on purpose
+outside the harness's allow-list fails the run, unless the sandbox's bot sent it (its orders on
+the paper exchange; it names itself in its User-Agent) or an emulator test sent it on purpose
 (those identify themselves by :data:`EMULATOR_TESTS_AGENT`, as User-Agent or, for client
 libraries whose WebSockets cannot say so, as the journal tag of the emulator the test serves).
+A request from anyone else is held to the allow-list too: only what names itself is exempt.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 
 from readiness.probes.binance import ALLOWED_REQUESTS
 from readiness.sandbox.binance import REQUEST_LOG_ENV
+from readiness.sandbox.trader import USER_AGENT as BOT_USER_AGENT
 
 from ..helpers import EMULATOR_TESTS_AGENT
 
@@ -75,24 +78,38 @@ class Ledger:
     #: The session's environment changes (journal, seed), undone at the end.
     environ: pytest.MonkeyPatch = field(default_factory=pytest.MonkeyPatch)
     requests: int = 0
-    emulator_tests: int = 0
-    outside: list[str] = field(default_factory=list)
+    audit: JournalAudit | None = None
 
 
 _ledger = Ledger()
 
 
-def audit_journal(lines: list[str]) -> tuple[int, list[str]]:
-    """(requests sent on purpose by the emulator's own tests, requests outside the allow-list)."""
-    outside: list[str] = []
-    by_tests = 0
+@dataclass
+class JournalAudit:
+    """The journal's requests by sender, and those outside the allow-list."""
+
+    by_tests: int = 0
+    by_bot: int = 0
+    #: Marked as the harness's by the journal (its User-Agent).
+    by_harness: int = 0
+    outside: list[str] = field(default_factory=list)
+
+
+def audit_journal(lines: list[str]) -> JournalAudit:
+    audit = JournalAudit()
     for line in lines:
         entry = json.loads(line)
         if EMULATOR_TESTS_AGENT in (entry["user_agent"], entry.get("tag")):
-            by_tests += 1
-        elif (entry["method"], entry["path"]) not in ALLOWED_REQUESTS:
-            outside.append(f"{entry['method']} {entry['path']} (pid {entry['pid']}, {entry['user_agent']!r})")
-    return by_tests, outside
+            audit.by_tests += 1
+        elif entry["user_agent"] == BOT_USER_AGENT:
+            audit.by_bot += 1
+        else:
+            audit.by_harness += entry["harness"]
+            if (entry["method"], entry["path"]) not in ALLOWED_REQUESTS:
+                audit.outside.append(
+                    f"{entry['method']} {entry['path']} (pid {entry['pid']}, {entry['user_agent']!r})"
+                )
+    return audit
 
 
 @pytest.hookimpl
@@ -124,8 +141,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     lines = _ledger.journal.read_text("utf-8").splitlines()
     _ledger.requests = len(lines)
-    _ledger.emulator_tests, _ledger.outside = audit_journal(lines)
-    if _ledger.outside:
+    _ledger.audit = audit_journal(lines)
+    if _ledger.audit.outside:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -147,13 +164,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     by_category: dict[str, list[Case]] = defaultdict(list)
     for case in _ledger.cases.values():
         by_category[case.category].append(case)
-    audited = _ledger.requests - _ledger.emulator_tests
+    audit = _ledger.audit or JournalAudit()
+    audited = _ledger.requests - audit.by_tests - audit.by_bot
     write(f"{'':<12} {'tried':>6} {'held':>6}  what held means")
     for category, meaning in CATEGORIES.items():
         cases = by_category.get(category, [])
         tried, held = len(cases), sum(case.held for case in cases)
         if category == "safety":
-            tried, held = tried + audited, held + audited - len(_ledger.outside)
+            tried, held = tried + audited, held + audited - len(audit.outside)
         if tried:
             write(f"{category:<12} {tried:>6} {held:>6}  {meaning}")
     for category in CATEGORIES:
@@ -164,12 +182,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for case in figured:
             write(f"  {category}: {case.name}: {case.figure}")
     write(
-        f"  safety: {audited} requests from the harness and the bot to Binance emulators across the "
-        f"suite, {len(_ledger.outside)} outside the allow-list ({_ledger.emulator_tests} more sent on "
-        "purpose by the emulator's own tests)"
+        f"  safety: {audited} requests to Binance emulators across the suite held to the allow-list "
+        f"({audit.by_harness} marked as the harness's), {len(audit.outside)} outside it; exempt: "
+        f"{audit.by_bot} from the sandbox's bot, {audit.by_tests} sent on purpose by the emulator's own tests"
     )
     for case in _ledger.cases.values():
         if not case.held:
             write(f"NOT HELD: {case.category}: {case.name}")
-    for request in _ledger.outside:
+    for request in audit.outside:
         write(f"NOT HELD: safety: request outside the allow-list: {request}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +26,17 @@ from readiness.sandbox.binance import BinanceEmulator, sign
 from readiness.sandbox.bot import (
     DEFAULT_RISK,
     FAULTS,
-    SEED_POSITIONS,
     command,
     settings_env,
     start_bot,
     stop_bot,
+    wait_for_positions,
 )
 from readiness.sandbox.riskclient import BotUnreachable, RiskManagerClient, RiskManagerError, connect
 from readiness.sandbox.server import BackgroundServer
+from readiness.sandbox.session import ACCOUNT
 from readiness.sandbox.telegram import TelegramEmulator
+from readiness.sandbox.trader import OPENING_ORDERS
 
 from ..helpers import wait_until
 
@@ -48,10 +52,16 @@ class Sandbox:
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    binance = BinanceEmulator()
+    binance = BinanceEmulator(balances=ACCOUNT)
     telegram = TelegramEmulator()
     with BackgroundServer(binance.make_app()) as b, BackgroundServer(telegram.make_app()) as t:
-        env = dict(os.environ, BINANCE_API_URL=b.url, **telegram.env(t.url))
+        env = dict(
+            os.environ,
+            BINANCE_API_URL=b.url,
+            BINANCE_API_KEY=binance.api_key,
+            BINANCE_API_SECRET=binance.api_secret,
+            **telegram.env(t.url),
+        )
         yield Sandbox(binance, telegram, env)
 
 
@@ -69,6 +79,8 @@ class Bots:
             self.workdir, self.sandbox.env, faults, heartbeat_s=HEARTBEAT_S, extra_args=extra_args
         )
         self.procs.append(proc)
+        # healthy comes first; the opening orders follow, and the DB says what the bot holds after them
+        assert wait_for_positions(self.workdir)
         return proc
 
     def client(self) -> RiskManagerClient:
@@ -139,6 +151,11 @@ def positions(workdir: Path) -> list[tuple[Any, ...]]:
     return rows
 
 
+def trades(sandbox: Sandbox) -> list[tuple[str, float, float]]:
+    """(symbol, qty, price) of every fill the paper exchange made, from its engine."""
+    return [(f.symbol, float(f.qty), float(f.price)) for f in sandbox.binance.engine.fills]
+
+
 def exchange_balances(sandbox: Sandbox) -> dict[str, float]:
     """free + locked per asset, from a signed GET /api/v3/account, as the reconciliation drill reads it."""
     query = f"timestamp={int(time.time() * 1000)}"
@@ -177,10 +194,18 @@ def test_fresh_start_writes_its_files_and_stops_cleanly(bots: Bots) -> None:
         ("opened_at", ""),
         ("updated_at", ""),
     ]
+    # positions come from the opening market orders' fills: 0.1% commission taken in the asset bought
     rows = positions(workdir)
-    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [(s, q, p, "open") for s, q, p in SEED_POSITIONS]
+    net = {symbol: float(qty) * 0.999 for symbol, _, qty in OPENING_ORDERS}
+    assert [(r[0], r[3]) for r in rows] == [(symbol, "open") for symbol in sorted(net)]
+    assert all(math.isclose(r[1], net[r[0]], rel_tol=1e-12) for r in rows), rows
+    fills = trades(bots.sandbox)
+    assert {symbol: price for symbol, _, price in fills} == {r[0]: pytest.approx(r[2]) for r in rows}
     balances = exchange_balances(bots.sandbox)
-    assert all(balances[symbol.removesuffix("USDT")] == qty for symbol, qty, _ in SEED_POSITIONS)
+    assert {asset: balances[asset] for _, asset, _ in OPENING_ORDERS} == {
+        asset: pytest.approx(net[symbol], rel=1e-12) for symbol, asset, _ in OPENING_ORDERS
+    }
+    assert balances["USDT"] == pytest.approx(float(ACCOUNT["USDT"]) - sum(q * p for _, q, p in fills))
 
     calls = bots.wait_event("api_call", 3)
     assert all(c["endpoint"] == "/api/v3/ping" and 0 < c["latency_ms"] < 1000 for c in calls)
@@ -192,7 +217,7 @@ def test_fresh_start_writes_its_files_and_stops_cleanly(bots: Bots) -> None:
     events = check_trail(bots.trail)
     assert events[0]["event"] == "bot_started" and events[-1]["event"] == "bot_stopped"
     assert [(e["symbol"], e["qty"]) for e in events if e["event"] == "position_opened"] == [
-        (s, q) for s, q, _ in SEED_POSITIONS
+        (r[0], r[1]) for r in rows
     ]
     log = (workdir / "bot.log").read_text()
     assert " INFO bot: " in log and "CRITICAL" not in log
@@ -277,10 +302,34 @@ def test_sigkill_then_restart_recovers_everything(bots: Bots) -> None:
     assert stop_bot(bots.workdir) is None and restarted.wait(5) == 0
     events = check_trail(bots.trail)
     assert events[killed_at]["event"] == "bot_started" and events[killed_at]["kill_switch_active"]
-    assert [e["event"] for e in events].count("position_opened") == len(SEED_POSITIONS)
+    assert [e["event"] for e in events].count("position_opened") == len(OPENING_ORDERS)
+    assert len(trades(bots.sandbox)) == len(OPENING_ORDERS), "a restart with positions buys nothing"
     with sqlite3.connect(bots.workdir / "positions.db") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
+
+
+def test_an_order_the_exchange_refuses_is_one_error_and_the_fills_before_it_are_kept(bots: Bots) -> None:
+    """With USDT for the BTC but not the ETH, the bot holds what filled and says once what did not."""
+    bots.sandbox.binance.engine.free["USDT"] = Decimal("30000")  # the account before the bot starts
+    bots.start()
+    assert [row[0] for row in positions(bots.workdir)] == ["BTCUSDT"]
+    (error,) = bots.events("error")
+    assert error["source"] == "binance"
+    assert error["message"].startswith("market BUY 5 ETHUSDT failed: HTTP 400, code -2010: ")
+    bots.wait_event("heartbeat", 3)
+    assert len(bots.events("error")) == 1, "tried once per start, not every heartbeat"
+    assert [symbol for symbol, _, _ in trades(bots.sandbox)] == ["BTCUSDT"]
+
+
+def test_without_exchange_keys_it_runs_and_opens_nothing(bots: Bots) -> None:
+    for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
+        bots.sandbox.env.pop(name)
+    bots.start()
+    assert positions(bots.workdir) == [] and not trades(bots.sandbox)
+    (error,) = bots.events("error")
+    assert "no BINANCE_API_KEY and BINANCE_API_SECRET" in error["message"]
+    assert bots.client().health()["positions_ready"]
 
 
 def test_second_instance_and_bad_config_are_refused(bots: Bots) -> None:
@@ -377,7 +426,8 @@ def test_fault_slow_alert(bots: Bots) -> None:
         ("critical_log", lambda b: " CRITICAL bot: " in (b.workdir / "bot.log").read_text()),
         ("secret_in_log", lambda b: b.sandbox.telegram.token in (b.workdir / "bot.log").read_text()),
         ("slow_api", lambda b: all(c["latency_ms"] >= 3000 for c in b.wait_event("api_call", 2))),
-        ("positions_mismatch", lambda b: positions(b.workdir)[0][:2] == ("BTCUSDT", 0.4)),
+        # the gross fill, though the exchange kept 0.1% of it as commission
+        ("positions_mismatch", lambda b: positions(b.workdir)[0][:2] == ("BTCUSDT", 0.5)),
     ],
 )
 def test_fault_marks_the_artifacts(bots: Bots, fault: str, effect: Callable[[Bots], bool]) -> None:

@@ -10,6 +10,7 @@ import re
 import shlex
 import shutil
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -22,7 +23,8 @@ import psutil
 import pytest
 from dotenv import dotenv_values
 
-from readiness.sandbox.session import FAULTS, Sandbox
+from readiness.sandbox import bot
+from readiness.sandbox.session import FAULTS, REHEARSALS, Sandbox
 
 from ..helpers import PYTEST, wait_until
 
@@ -166,6 +168,28 @@ def test_every_fault_names_the_check_it_targets() -> None:
     )
     untargeted = [name for name, description in FAULTS.items() if not check_id.search(description)]
     assert untargeted == []
+
+
+def test_rehearsal_faults_are_listed_apart_and_reach_the_paper_exchange() -> None:
+    """``binance_order_429`` as a bot meets it: each opening order is turned away once, and the bot
+    waits out Retry-After and tries again."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "readiness.cli", "sandbox", "--list-faults"], capture_output=True, text=True
+    )
+    checks, rehearsals = listed.stdout.split("For rehearsing a bot (no check is made to fail by these):\n")
+    assert sorted(line.split()[0] for line in rehearsals.splitlines()) == sorted(REHEARSALS)
+    assert not set(REHEARSALS) & {line.split()[0] for line in checks.splitlines() if line}
+    with Sandbox(faults=["binance_order_429"]) as sandbox:
+        bot_dir = sandbox.workdir / "bot"
+        assert bot.wait_for_positions(bot_dir)
+        with contextlib.closing(sqlite3.connect(f"file:{bot_dir / bot.DB_FILE}?mode=ro", uri=True)) as db:
+            held = [symbol for (symbol,) in db.execute("SELECT symbol FROM positions ORDER BY symbol")]
+        log = (bot_dir / bot.LOG_FILE).read_text()
+        answers = [r.status for r in sandbox.binance.requests if r.path == "/api/v3/order"]
+    assert held == ["BTCUSDT", "ETHUSDT"]
+    assert answers == [429, 200, 429, 200]
+    assert log.count("rate-limited (HTTP 429, code -1015: Too many new orders") == 2, log
+    assert " ERROR " not in log
 
 
 def test_sandbox_starts_quickly_and_stops_cleanly() -> None:

@@ -32,6 +32,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import __version__
 from ..settings import Settings
 from .network import ProbeDef
 
@@ -49,6 +50,10 @@ ALLOWED_REQUESTS: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/v3/order/test"),
     }
 )
+#: How every harness request names itself, so an exchange's logs (and the sandbox's request journal)
+#: tell the harness's requests from the bot's.
+USER_AGENT = f"pytest-readiness/{__version__}"
+
 #: The one ``/sapi`` request allowed off mainnet, and only without an API key: it tells an
 #: unknown host's network apart (mainnet answers it, the Spot testnet answers 404).
 IDENTIFY_REQUEST = ("GET", "/sapi/v1/system/status")
@@ -166,6 +171,9 @@ def _build_client_class() -> type[Any]:
         async def _ws_api_request(self, method: str, signed: bool, params: dict[str, Any]) -> Any:
             self._guard("WS", f"wss://websocket-api/{method}")  # refused: the harness uses REST only
             return await super()._ws_api_request(method, signed, params)
+
+        def _get_headers(self) -> dict[str, str]:
+            return {**super()._get_headers(), "User-Agent": USER_AGENT}
 
         async def _handle_response(self, response: Any) -> Any:
             _LAST_WEIGHT.set(_int_or_none(response.headers.get(WEIGHT_HEADER)))
@@ -701,6 +709,7 @@ PROBES: tuple[ProbeDef, ...] = (
 __all__ = [
     "ALLOWED_REQUESTS",
     "PROBES",
+    "USER_AGENT",
     "ApiError",
     "Connect",
     "Endpoint",

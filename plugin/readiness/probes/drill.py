@@ -33,7 +33,7 @@ from typing import Any, Final
 import psutil
 
 from ..settings import Settings
-from .binance import REQUEST_TIMEOUT_S, guard_request, load_python_binance
+from .binance import REQUEST_TIMEOUT_S, USER_AGENT, guard_request, load_python_binance
 from .risk import RiskManager, load_risk_manager
 
 #: Seconds a kill-switch change may take to show in ``kill_switch_active``.
@@ -565,6 +565,9 @@ def _client(settings: Settings) -> Any:
         def _request(self, method: str, uri: str, signed: bool, force_params: bool = False, **kw: Any) -> Any:
             guard_request(method, uri, origin=origin, network=settings.network, with_key=bool(self.API_KEY))
             return super()._request(method, uri, signed, force_params, **kw)
+
+        def _get_headers(self) -> dict[str, str]:
+            return {**super()._get_headers(), "User-Agent": USER_AGENT}
 
     origin = settings.binance_api_url.rstrip("/")
     client = GuardedSyncClient(

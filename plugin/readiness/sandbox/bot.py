@@ -3,14 +3,16 @@
 It does what the harness expects of a real bot and nothing more: a PID file, a
 seq-numbered, hash-chained audit trail written so a SIGKILL never tears a line, positions in SQLite
 (WAL), a TOML risk config, a log file, a kill switch persisted so it survives SIGKILL, a Telegram
-alert on activation, and a loopback control API that :mod:`readiness.sandbox.riskclient` turns into
+alert on activation, positions opened with real market orders (:mod:`readiness.sandbox.trader`),
+and a loopback control API that :mod:`readiness.sandbox.riskclient` turns into
 the risk-manager protocol. Named faults (:data:`FAULTS`) make it misbehave in exactly the way one
 deployment check or drill is meant to catch.
 
 Run it as ``python -m readiness.sandbox.bot --workdir DIR [--heartbeat-s S] [--fault NAME ...]``
 with ``TELEGRAM_API_URL``, ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_CHAT_ID`` and ``BINANCE_API_URL`` in
-the environment. Start-up matters (the sandbox aims at 1.5 s), so it imports only aiohttp, httpx
-and the standard library.
+the environment (and ``BINANCE_API_KEY``/``BINANCE_API_SECRET`` to trade). Start-up matters (the
+sandbox aims at 1.5 s), so it imports only aiohttp, httpx and the standard library, and
+python-binance only when it opens positions.
 
 The launcher at the end (:func:`command`, :func:`settings_env`, :func:`start_bot`,
 :func:`stop_bot`, :func:`kill_bot`) is what the sandbox session and the tests use to run it.
@@ -43,6 +45,8 @@ import httpx
 from aiohttp import web
 
 from readiness.report.files import write_atomic
+from readiness.sandbox import trader
+from readiness.sandbox.trader import USER_AGENT
 
 __all__ = [
     "AUDIT_FILE",
@@ -53,7 +57,6 @@ __all__ = [
     "LOG_FILE",
     "PID_FILE",
     "RISK_FILE",
-    "SEED_POSITIONS",
     "STATE_FILE",
     "BotStartError",
     "command",
@@ -62,6 +65,7 @@ __all__ = [
     "settings_env",
     "start_bot",
     "stop_bot",
+    "wait_for_positions",
 ]
 
 PID_FILE: Final = "bot.pid"
@@ -92,7 +96,8 @@ FAULTS: Final[dict[str, str]] = {
     "(fails security.secrets_not_in_logs)",
     "slow_api": "reports api_call latency_ms about 3,000 ms above the measured one "
     "(fails ops.api_latency_p95)",
-    "positions_mismatch": "seeds the BTCUSDT position at 0.4 BTC while the exchange holds 0.5 "
+    "positions_mismatch": "records each opening fill's gross quantity, forgetting the commission the "
+    "exchange takes in the asset bought: the DB holds 0.5 BTC, the exchange 0.4995 "
     "(fails drill.position_reconciliation; only on a fresh positions.db)",
     "silent_deactivation": "deactivating the kill switch writes no kill_switch_deactivated event "
     "(fails drill.killswitch_deactivation)",
@@ -108,15 +113,6 @@ AUDIT_FAULTS: Final = ("audit_garbage_line", "audit_seq_gap", "audit_chain_broke
 GARBAGE_LINE: Final = b"{this line is not JSON"
 """Fault name -> what the bot does wrong and the check meant to catch it."""
 
-SEED_POSITIONS: Final[tuple[tuple[str, float, float], ...]] = (
-    ("BTCUSDT", 0.5, 50000.0),
-    ("ETHUSDT", 5.0, 2500.0),
-)
-"""(symbol, qty, avg_price) opened on a fresh DB: the Binance emulator's default BTC and ETH
-balances at its ticker prices, so the reconciliation drill finds the DB and the exchange agree."""
-
-MISMATCHED_BTC_QTY: Final = 0.4
-
 DEFAULT_RISK: Final[dict[str, float | int]] = {
     "max_position_usdt": 30000.0,
     "max_daily_loss_usdt": 1000.0,
@@ -124,7 +120,7 @@ DEFAULT_RISK: Final[dict[str, float | int]] = {
     "max_open_positions": 5,
     "cooldown_minutes": 15,
 }
-"""Written to risk.toml when it is missing; max_position_usdt covers the seeded 25,000 USDT of BTC."""
+"""Written to risk.toml when it is missing; max_position_usdt covers the opening 25,000 USDT of BTC."""
 
 CIRCUIT_BREAKER_TRIPS: Final = 6
 WS_RECONNECTS: Final = 12
@@ -135,8 +131,6 @@ PING_TIMEOUT_S: Final = 2.0
 STOP_GRACE_S: Final = 2.0
 DEFAULT_TELEGRAM_API_URL: Final = "https://api.telegram.org"
 DEFAULT_BINANCE_API_URL: Final = "https://testnet.binance.vision"
-#: How the bot names itself to the exchange (and in the sandbox's request journal).
-USER_AGENT: Final = "readiness-sandbox-bot"
 SECRET_ENV: Final = (
     "TELEGRAM_BOT_TOKEN",
     "BINANCE_TESTNET_API_KEY",
@@ -343,22 +337,23 @@ class PositionStore:
             "symbol TEXT, qty REAL, avg_price REAL, status TEXT, opened_at, updated_at)"
         )
 
-    def seed(self, positions: Sequence[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
-        """Open ``positions`` if the table is empty; return those opened."""
+    def empty(self) -> bool:
+        (count,) = self.conn.execute("SELECT COUNT(*) FROM positions").fetchone()
+        return bool(count == 0)
+
+    def open(self, positions: Sequence[tuple[str, float, float]]) -> None:
+        """Record ``(symbol, qty, avg_price)`` as open positions, in one transaction."""
+        stamp = now_iso()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            (count,) = self.conn.execute("SELECT COUNT(*) FROM positions").fetchone()
-            opened = list(positions) if count == 0 else []
-            stamp = now_iso()
             self.conn.executemany(
                 "INSERT INTO positions VALUES (?, ?, ?, 'open', ?, ?)",
-                [(symbol, qty, price, stamp, stamp) for symbol, qty, price in opened],
+                [(symbol, qty, price, stamp, stamp) for symbol, qty, price in positions],
             )
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
-        return opened
 
     def open_symbols(self) -> list[str]:
         rows = self.conn.execute("SELECT symbol FROM positions WHERE status = 'open' ORDER BY symbol")
@@ -435,6 +430,8 @@ class Settings:
     telegram_token: str
     telegram_chat_id: str
     binance_api_url: str
+    binance_api_key: str
+    binance_api_secret: str
     secrets: tuple[str, ...]
 
     @classmethod
@@ -449,6 +446,8 @@ class Settings:
             telegram_token=env.get("TELEGRAM_BOT_TOKEN", ""),
             telegram_chat_id=env.get("TELEGRAM_CHAT_ID", ""),
             binance_api_url=env.get("BINANCE_API_URL", DEFAULT_BINANCE_API_URL).rstrip("/"),
+            binance_api_key=env.get("BINANCE_API_KEY") or env.get("BINANCE_TESTNET_API_KEY", ""),
+            binance_api_secret=env.get("BINANCE_API_SECRET") or env.get("BINANCE_TESTNET_API_SECRET", ""),
             secrets=tuple(env[name] for name in SECRET_ENV if env.get(name)),
         )
 
@@ -490,6 +489,8 @@ class Bot:
         self.kill = KillSwitch()
         self._http: httpx.AsyncClient | None = None
         self.started = time.monotonic()
+        #: Set once the opening orders are done (or failed): the DB then says what the bot holds.
+        self.positions_ready = False
         self.stop = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -540,7 +541,7 @@ class Bot:
             control = {"url": f"http://127.0.0.1:{port}", "pid": self.pid, "started_at": now_iso()}
             write_atomic(self.dir / CONTROL_FILE, json.dumps(control).encode())
             log.info("control API listening on 127.0.0.1:%d", port)
-            heartbeat = asyncio.create_task(self._heartbeats())
+            heartbeat = asyncio.create_task(self._trade())
             await self.stop.wait()
             log.info("stopping on signal")
             await runner.cleanup()
@@ -568,7 +569,6 @@ class Bot:
         return self._http
 
     def _start_events(self) -> None:
-        assert self.store is not None
         log.info("bot started, pid %d, faults: %s", self.pid, ", ".join(sorted(self.faults)) or "none")
         self.audit.append(
             "bot_started",
@@ -577,14 +577,6 @@ class Bot:
             kill_switch_active=self.kill.active,
             faults=sorted(self.faults),
         )
-        mismatch = "positions_mismatch" in self.faults
-        seed = [
-            (symbol, MISMATCHED_BTC_QTY if mismatch and symbol == "BTCUSDT" else qty, price)
-            for symbol, qty, price in SEED_POSITIONS
-        ]
-        for symbol, qty, price in self.store.seed(seed):
-            self.audit.append("position_opened", symbol=symbol, side="BUY", qty=qty, price=price)
-            log.info("opened position %s qty %s at %s", symbol, qty, price)
         if "circuit_breaker_trips" in self.faults:
             for trip in range(1, CIRCUIT_BREAKER_TRIPS + 1):
                 self.audit.append("circuit_breaker_open", breaker="binance_rest", trip=trip, cooldown_s=30)
@@ -597,6 +589,42 @@ class Bot:
             log.critical("order book desynchronised, trading halted (injected fault critical_log)")
         if "secret_in_log" in self.faults:
             log.info("telegram configured with token %s", self.s.telegram_token)
+
+    async def _trade(self) -> None:
+        """Once listening (healthy): open the positions, then beat; python-binance loads meanwhile."""
+        await self._open_positions()
+        self.positions_ready = True
+        await self._heartbeats()
+
+    async def _open_positions(self) -> None:
+        """On an empty DB, buy the opening positions and record them from their fills.
+
+        Tried once per start: a bot that cannot trade says so once (an error event and an ERROR
+        line) rather than every heartbeat, and records whatever did fill before the failure.
+        """
+        assert self.store is not None
+        if not self.store.empty():
+            return
+        if not (self.s.binance_api_key and self.s.binance_api_secret):
+            self._error("binance", "no BINANCE_API_KEY and BINANCE_API_SECRET: no positions opened")
+            return
+        failure: trader.TradeError | None = None
+        try:
+            opened = await trader.open_positions(
+                self.s.binance_api_url, self.s.binance_api_key, self.s.binance_api_secret, log.warning
+            )
+        except trader.TradeError as exc:
+            opened, failure = exc.opened, exc
+        gross = "positions_mismatch" in self.faults
+        rows = [(p.symbol, p.filled_qty if gross else p.qty, p.avg_price) for p in opened]
+        self.store.open(rows)
+        for position, (symbol, qty, price) in zip(opened, rows, strict=True):
+            self.audit.append(
+                "position_opened", symbol=symbol, side="BUY", qty=qty, price=price, order_id=position.order_id
+            )
+            log.info("opened position %s qty %s at %s (order %d)", symbol, qty, price, position.order_id)
+        if failure is not None:
+            self._error("binance", str(failure))
 
     async def _heartbeats(self) -> None:
         """Ping Binance and append ``api_call`` then ``heartbeat``, every ``heartbeat_s``, no drift."""
@@ -726,6 +754,7 @@ class Bot:
             "audit_problem": self.audit.problem,
             "audit_dropped": self.audit.dropped,
             "kill_switch_active": self.kill.active,
+            "positions_ready": self.positions_ready,
             "uptime_s": round(time.monotonic() - self.started, 3),
             "faults": sorted(self.faults),
         }
@@ -916,14 +945,30 @@ def start_bot(
     raise BotStartError(f"bot in {base} not healthy within {timeout:g} s")
 
 
-def _healthy(http: httpx.Client, workdir: Path, pid: int) -> bool:
+def _healthy(http: httpx.Client, workdir: Path, pid: int | None, field: str = "ok") -> bool:
+    """Whether the bot in ``workdir`` (with ``pid``, when given) answers /health with ``field`` true."""
     try:
         control = json.loads((workdir / CONTROL_FILE).read_bytes())
-        if control.get("pid") != pid:
+        if pid is not None and control.get("pid") != pid:
             return False
-        return bool(http.get(control["url"] + "/health").json().get("ok"))
+        return bool(http.get(control["url"] + "/health").json().get(field))
     except (OSError, ValueError, KeyError, TypeError, AttributeError, httpx.HTTPError):
         return False
+
+
+def wait_for_positions(workdir: str | os.PathLike[str], timeout: float = 5.0) -> bool:
+    """Wait until the bot has opened its positions (or given up trying): its DB then says what it holds.
+
+    The bot answers /health before its opening orders are done; whatever changes its DB behind
+    its back waits for this first. False if it did not say so within ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0, trust_env=False) as http:
+        while time.monotonic() < deadline:
+            if _healthy(http, Path(workdir), None, "positions_ready"):
+                return True
+            time.sleep(0.02)
+    return False
 
 
 def stop_bot(

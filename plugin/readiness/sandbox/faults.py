@@ -42,7 +42,9 @@ def _remove_chat_id(bot_dir: Path, env: MutableMapping[str, str]) -> None:
 
 
 def _write_db(bot_dir: Path, sql: str) -> None:
-    """Change the sandbox bot's own DB through a second writer, as a buggy bot or a manual edit would."""
+    """Change the sandbox bot's own DB through a second writer, as a buggy bot or a manual edit would,
+    once the bot has recorded the positions it opened."""
+    bot.wait_for_positions(bot_dir)
     with contextlib.closing(sqlite3.connect(bot_dir / bot.DB_FILE, timeout=5.0, isolation_level=None)) as db:
         db.execute(sql)
 

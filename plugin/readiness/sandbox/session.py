@@ -28,6 +28,14 @@ FAULTS: Mapping[str, str] = {
     **bot.FAULTS,
     **{name: fault.description for name, fault in SESSION_FAULTS.items()},
 }
+#: Faults for rehearsing a bot on the paper exchange (its reconnect, retry and gap handling):
+#: what a real exchange does now and then, not made to fail any check.
+REHEARSALS: Mapping[str, str] = binance.BOT_FAULTS
+
+#: The paper account the sandbox's bot starts from: quote to buy its opening positions with (about
+#: 37,500 USDT of BTC and ETH at the walk's prices) and no base asset, so every BTC or ETH the
+#: exchange holds came from the bot's fills.
+ACCOUNT: Mapping[str, str] = {"USDT": "50000", "BNB": "1"}
 
 
 class SandboxError(Exception):
@@ -35,10 +43,11 @@ class SandboxError(Exception):
 
 
 def validate_faults(names: Collection[str]) -> None:
-    unknown = sorted(set(names) - set(FAULTS))
+    known = {**FAULTS, **REHEARSALS}
+    unknown = sorted(set(names) - set(known))
     if unknown:
         raise SandboxError(
-            f"unknown sandbox fault(s) {', '.join(unknown)}; known faults: {', '.join(sorted(FAULTS))}"
+            f"unknown sandbox fault(s) {', '.join(unknown)}; known faults: {', '.join(sorted(known))}"
         )
 
 
@@ -51,7 +60,10 @@ class Sandbox:
         validate_faults(faults)
         self.faults = frozenset(faults)
         self.binance = binance.BinanceEmulator(
-            network="mainnet", latency_ms=latency_ms, faults=self.faults & set(binance.FAULTS)
+            network="mainnet",
+            latency_ms=latency_ms,
+            faults=self.faults & {*binance.FAULTS, *REHEARSALS},
+            balances=ACCOUNT,
         )
         self.telegram = telegram.TelegramEmulator(
             latency_ms=latency_ms, faults=self.faults & set(telegram.FAULTS)
@@ -95,12 +107,13 @@ class Sandbox:
         self.startup_s = time.perf_counter() - started
         return self.env
 
-    def wait_for_bot_activity(self, timeout: float = 2.0) -> None:
-        """Let the bot record its first API call (or its failure) before deployment checks read it.
+    def wait_for_bot_activity(self, timeout: float = 5.0) -> None:
+        """Let the bot record its first API call (or its failure) before the checks read it.
 
         A deployed bot has a history; one started a second ago may not have pinged yet. The bot
-        pings within ~0.3 s plus the injected latency; under a hanging-exchange fault it never
-        records a call, so this waits at most ``timeout``.
+        opens its positions first (python-binance's import and two market orders, about a second
+        on a busy host), then pings; an exchange that fails or hangs makes it record an error
+        within its 2 s order timeout, so this waits at most ``timeout``.
         """
         trail = self.workdir / "bot" / bot.AUDIT_FILE
         deadline = time.monotonic() + timeout
@@ -158,6 +171,9 @@ class Sandbox:
 
 
 def describe_faults() -> str:
-    """The catalogue as text, one fault a line (``readiness sandbox --list-faults``)."""
-    width = max(map(len, FAULTS))
-    return "\n".join(f"{name:<{width}}  {FAULTS[name]}" for name in sorted(FAULTS))
+    """The catalogue as text, one fault a line, rehearsals last (``readiness sandbox --list-faults``)."""
+    width = max(map(len, {**FAULTS, **REHEARSALS}))
+    lines = [f"{name:<{width}}  {FAULTS[name]}" for name in sorted(FAULTS)]
+    lines += ["", "For rehearsing a bot (no check is made to fail by these):"]
+    lines += [f"{name:<{width}}  {REHEARSALS[name]}" for name in sorted(REHEARSALS)]
+    return "\n".join(lines)

@@ -6,9 +6,11 @@ import json
 import os
 from dataclasses import dataclass
 
+from ...probes.binance import USER_AGENT as HARNESS_USER_AGENT
+
 #: When set, every emulator appends each request it receives to this file as one JSON line
-#: (``method``, ``path``, ``status``, ``user_agent``, ``pid``, ``tag``), across processes: an audit of
-#: everything a harness or bot sent, readable after the run.
+#: (``method``, ``path``, ``status``, ``user_agent``, ``harness``, ``pid``, ``tag``), across
+#: processes: an audit of everything a harness or bot sent, readable after the run.
 REQUEST_LOG_ENV = "READINESS_SANDBOX_REQUEST_LOG"
 
 
@@ -26,6 +28,11 @@ class RequestRecord:
     #: Who the emulator serves, when its owner said (a test serving its own emulator says so).
     tag: str = ""
 
+    @property
+    def harness(self) -> bool:
+        """Whether the harness sent it: its requests name it in their User-Agent, a bot's do not."""
+        return self.user_agent == HARNESS_USER_AGENT
+
     def journal_line(self) -> bytes:
         """The record as one line of the :data:`REQUEST_LOG_ENV` journal (query and body left out)."""
         entry = {
@@ -34,6 +41,7 @@ class RequestRecord:
             "status": self.status,
             "time": self.time,
             "user_agent": self.user_agent,
+            "harness": self.harness,
             "pid": os.getpid(),
             "tag": self.tag,
         }
