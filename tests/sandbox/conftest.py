@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -30,6 +31,17 @@ class Served:
 
     emulator: BinanceEmulator
     url: str
+
+
+def point_ccxt(urls: dict[str, Any], served: Served) -> None:
+    """Move every API origin ccxt knows (REST and WebSocket) to the emulator, in place; each path
+    stays as ccxt wrote it, so a bot's ccxt config needs nothing but these URLs."""
+    for name, url in urls.items():
+        if isinstance(url, dict):
+            point_ccxt(url, served)
+        elif isinstance(url, str) and url.startswith(("http", "ws")):
+            origin = served.url if url.startswith("http") else served.url.replace("http://", "ws://", 1)
+            urls[name] = origin + urlsplit(url).path
 
 
 ServeFactory = Callable[..., Served]

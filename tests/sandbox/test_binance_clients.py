@@ -10,14 +10,13 @@ import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from readiness.probes.binance import load_python_binance
 
 from ..helpers import EMULATOR_TESTS_AGENT
-from .conftest import Served, ServeFactory
+from .conftest import Served, ServeFactory, point_ccxt
 
 
 def _no_errors(served: Served) -> None:
@@ -33,15 +32,6 @@ def mainnet(serve: ServeFactory) -> Served:
 # -- ccxt -------------------------------------------------------------------------------------
 
 
-def _point_ccxt(urls: dict[str, Any], base: str) -> None:
-    """Every API origin ccxt knows, moved to the emulator: the path stays as ccxt wrote it."""
-    for name, url in urls.items():
-        if isinstance(url, dict):
-            _point_ccxt(url, base)
-        elif isinstance(url, str) and url.startswith("http"):
-            urls[name] = base + urlsplit(url).path
-
-
 @pytest.fixture
 def ccxt_binance(mainnet: Served) -> Iterator[Any]:
     ccxt = pytest.importorskip("ccxt")
@@ -52,7 +42,7 @@ def ccxt_binance(mainnet: Served) -> Iterator[Any]:
             "userAgent": EMULATOR_TESTS_AGENT,
         }
     )
-    _point_ccxt(exchange.urls["api"], mainnet.url)
+    point_ccxt(exchange.urls["api"], mainnet)
     yield exchange
     exchange.session.close()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -15,7 +14,7 @@ from readiness.probes.binance import load_python_binance
 from readiness.sandbox.binance import python_binance_urls
 
 from ..helpers import EMULATOR_TESTS_AGENT
-from .conftest import Served
+from .conftest import Served, point_ccxt
 
 WAIT_S = 5
 
@@ -64,15 +63,6 @@ def test_python_binance_socket_manager(served: Served) -> None:
     assert {("/ws/btcusdt@kline_1m", 101), ("/stream", 101), ("/ws-api/v3", 101)} <= paths
 
 
-def _point_ccxt(urls: dict[str, Any], served: Served) -> None:
-    for name, url in urls.items():
-        if isinstance(url, dict):
-            _point_ccxt(url, served)
-        elif isinstance(url, str) and url.startswith(("http", "ws")):
-            origin = served.url if url.startswith("http") else _ws(served)
-            urls[name] = origin + urlsplit(url).path
-
-
 def test_ccxt_pro_watches(served: Served) -> None:
     ccxtpro = pytest.importorskip("ccxt.pro")
 
@@ -84,7 +74,7 @@ def test_ccxt_pro_watches(served: Served) -> None:
                 "userAgent": EMULATOR_TESTS_AGENT,
             }
         )
-        _point_ccxt(exchange.urls["api"], served)
+        point_ccxt(exchange.urls["api"], served)
         try:
             await exchange.load_markets()
             ticker = await asyncio.wait_for(exchange.watch_ticker("BTC/USDT"), WAIT_S)
