@@ -34,7 +34,8 @@ def mainnet(serve: ServeFactory) -> Served:
 
 @pytest.fixture
 def ccxt_binance(mainnet: Served) -> Iterator[Any]:
-    ccxt = pytest.importorskip("ccxt")
+    import ccxt
+
     exchange = ccxt.binance(
         {
             "apiKey": mainnet.emulator.api_key,
@@ -79,7 +80,6 @@ def test_ccxt_with_default_options(ccxt_binance: Any, mainnet: Served) -> None:
 
 
 def test_binance_sdk_spot(serve: ServeFactory) -> None:
-    pytest.importorskip("binance_sdk_spot")
     from binance_common.configuration import ConfigurationRestAPI
     from binance_sdk_spot.rest_api.models import (
         KlinesIntervalEnum,

@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import aiohttp
-import pytest
 
 from readiness.probes.binance import load_python_binance
 from readiness.sandbox.binance import python_binance_urls
@@ -64,7 +63,7 @@ def test_python_binance_socket_manager(served: Served) -> None:
 
 
 def test_ccxt_pro_watches(served: Served) -> None:
-    ccxtpro = pytest.importorskip("ccxt.pro")
+    import ccxt.pro as ccxtpro
 
     async def watch() -> None:
         exchange = ccxtpro.binance(

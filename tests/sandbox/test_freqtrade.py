@@ -64,7 +64,8 @@ def _free_port() -> int:
 
 def _config(served: Served, user_data: Path, port: int, auth: tuple[str, str]) -> dict[str, Any]:
     """A dry-run spot config whose only tie to the emulator is ccxt's URLs and the emulator's keys."""
-    ccxt_pro = pytest.importorskip("ccxt.pro")
+    import ccxt.pro as ccxt_pro
+
     urls = copy.deepcopy(ccxt_pro.binance().urls["api"])
     point_ccxt(urls, served)
     pricing = {"price_side": "other", "use_order_book": True, "order_book_top": 1}

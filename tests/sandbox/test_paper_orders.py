@@ -80,21 +80,20 @@ def test_market_order_fills_moves_balances_and_shows_in_trades(
 
 
 def test_resting_order_fills_when_the_walk_reaches_it(served: Served, client_for: ClientFactory) -> None:
-    """A limit order placed at the lowest trade of the next few seconds fills as the tape gets there."""
+    """A limit order placed at the first coming trade beyond the touch fills when the tape gets there."""
     client = client_for(served)
     path = served.emulator.venue.symbols["BTCUSDT"].path
     now = served.emulator.server_time_ms()
-    tape = path.trades_between(now + 1, now + 4 * TRADE_EVERY_MS, 10)
     bid, ask = _touch(client)
-    low, high = min(t.price for t in tape), max(t.price for t in tape)
-    side, price = ("BUY", low) if low < bid else ("SELL", high)
-    if side == "SELL" and high <= ask:
-        pytest.skip("the walk is flat over the next seconds")  # pragma: no cover - the seed decides
+    tape = path.trades_between(now + 1, now + 10 * TRADE_EVERY_MS, 10)
+    crossing = next((t for t in tape if not bid <= t.price <= ask), None)
+    assert crossing is not None, f"the walk stays between {bid} and {ask} for 20 s"
+    side, price = ("BUY" if crossing.price < bid else "SELL"), crossing.price
     order = client.create_order(
         symbol="BTCUSDT", side=side, type="LIMIT", timeInForce="GTC", quantity="0.001", price=str(price)
     )
     assert order["status"] == "NEW"
-    deadline = time.monotonic() + 4 * TRADE_EVERY_MS / 1000 + 2
+    deadline = time.monotonic() + (crossing.time_ms - now) / 1000 + 2
     while client.get_order(symbol="BTCUSDT", orderId=order["orderId"])["status"] != "FILLED":
         assert time.monotonic() < deadline, "the resting order never filled"
         time.sleep(0.2)

@@ -78,7 +78,7 @@ def test_sandbox_run_points_every_setting_and_cleans_up(pytester: pytest.Pyteste
     assert all(str(probe["workdir"]) in path for path in probe["files"])  # type: ignore[attr-defined]
     assert not psutil.pid_exists(int(probe["pid"]))  # type: ignore[call-overload]
     assert [p for p in _bot_processes() if str(probe["workdir"]) in " ".join(p.cmdline())] == []
-    assert not pytest.importorskip("pathlib").Path(str(probe["workdir"])).exists()
+    assert not pathlib.Path(str(probe["workdir"])).exists()
 
 
 def test_sandbox_latency_applies_to_every_request(pytester: pytest.Pytester) -> None:
