@@ -142,7 +142,7 @@ def pytest_sessionfinish(session):
     sandbox = session.config.stash.get(sandbox_key, None)
     records = [] if sandbox is None else sandbox.binance.requests
     with open(os.environ["BINANCE_REQUEST_LOG"], "w") as log:
-        json.dump([[r.method, r.path, r.status] for r in records], log)
+        json.dump([[r.method, r.path, r.status, r.harness] for r in records], log)
 """
 
 
@@ -162,6 +162,10 @@ def test_a_whole_sandbox_preflight_stays_inside_the_allow_list(tmp_path: Path) -
     requests = json.loads(log.read_text("utf-8"))
     binance_checks = [c for c in report["checks"] if c["id"].startswith(("binance.", "integration.filters"))]
     assert binance_checks and all(c["outcome"] == "passed" for c in binance_checks), binance_checks
-    seen = {(method, path) for method, path, _ in requests}
+    seen = {(method, path) for method, path, _, harness in requests if harness}
     assert ("POST", "/api/v3/order/test") in seen and ("GET", "/api/v3/account") in seen
     assert seen <= ALLOWED_REQUESTS, seen - ALLOWED_REQUESTS
+    # everything else is the sandbox's bot buying its opening positions
+    others = [(method, path, status) for method, path, status, harness in requests if not harness]
+    assert {(m, p) for m, p, _ in others} - {("POST", "/api/v3/order")} <= {("GET", "/api/v3/ping")}, others
+    assert [s for m, p, s in others if p == "/api/v3/order"] == [200, 200]
