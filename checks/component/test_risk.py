@@ -20,7 +20,7 @@ def test_config_valid(readiness: CheckContext) -> None:
     readiness.require("risk_config")
     path = readiness.settings.risk_config
     assert path is not None
-    config = files.read_risk_config(path)
+    config = files.read_risk_config(path, readiness.settings.bot)
     for warning in config.warnings:
         readiness.warn(warning)
     if "max_position_usdt" in config.values:

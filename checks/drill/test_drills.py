@@ -295,7 +295,7 @@ def test_crash_recovery(readiness: CheckContext, kill_switch: KillSwitchGuard) -
         if not kill_switch.wait_state(True):
             readiness.fail(f"the kill switch did not activate within {drill.SWITCH_TIMEOUT_S:g} s")
     try:
-        before = drill.positions(db)
+        before = drill.positions(db, readiness.settings.bot)
         recovery = drill.crash_and_restart(
             pid_file, settings.bot_command, [drill.answers(kill_switch)], audit_trail=trail
         )
@@ -311,7 +311,7 @@ def test_crash_recovery(readiness: CheckContext, kill_switch: KillSwitchGuard) -
         )
 
     try:
-        after: list[drill.Position] | str = drill.positions(db)
+        after: list[drill.Position] | str = drill.positions(db, readiness.settings.bot)
     except DrillError as exc:
         after = str(exc)
     state: bool | str = f"kill_switch_active did not answer within {drill.SWITCH_TIMEOUT_S:g} s"
@@ -406,7 +406,7 @@ def test_position_reconciliation(readiness: CheckContext) -> None:
     assert settings.positions_db is not None
     try:
         tol = drill.tolerance()
-        open_qty = drill.open_quantities(settings.positions_db)
+        open_qty = drill.open_quantities(settings.positions_db, settings.bot)
         if not open_qty:
             readiness.metric("assets_reconciled", 0)
             return

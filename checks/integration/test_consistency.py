@@ -32,7 +32,7 @@ def test_tracker_audit_consistent(readiness: CheckContext) -> None:
     db, trail = readiness.settings.positions_db, readiness.settings.audit_trail
     assert db is not None and trail is not None
     try:
-        db_open = files.open_quantities(files.read_positions(db))
+        db_open = files.open_quantities(files.read_positions(db, readiness.settings.bot))
         audit = files.audit_positions(trail)
     except files.ProbeError as exc:
         readiness.fail(str(exc), remediation=exc.remediation)
@@ -58,7 +58,7 @@ def test_risk_manager_contract(readiness: CheckContext) -> None:
     readiness.require("risk_manager", "risk_config")
     settings = readiness.settings
     assert settings.risk_manager is not None and settings.risk_config is not None
-    limit = files.read_risk_config(settings.risk_config).values.get("max_position_usdt")
+    limit = files.read_risk_config(settings.risk_config, settings.bot).values.get("max_position_usdt")
     if limit is None:
         readiness.fail(
             f"no valid max_position_usdt in risk config {settings.risk_config} (see risk.config_valid)"

@@ -20,8 +20,12 @@ from typing import Any
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
+from .profiles.names import BotNames, BotNamesError, parse_bot_table
+
 TARGETS = ("sandbox", "testnet", "mainnet")
 DEFAULT_TARGET = "testnet"
+#: The built-in bot profiles; anything else is an operator's own, as ``module:callable``.
+PROFILES = ("reference", "freqtrade")
 BINANCE_URLS = {"testnet": "https://testnet.binance.vision", "mainnet": "https://api.binance.com"}
 
 
@@ -33,7 +37,7 @@ class SettingsError(Exception):
 class SettingDef:
     name: str
     env: str
-    kind: str  # secret | str | float | path | url | factory
+    kind: str  # secret | str | float | path | url | factory | profile
     default: Any = None
 
 
@@ -61,6 +65,10 @@ DEFINITIONS: tuple[SettingDef, ...] = (
     SettingDef("bot_command", "READINESS_BOT_COMMAND", "str"),
     SettingDef("max_rss_mb", "READINESS_MAX_RSS_MB", "float", 1024.0),
     SettingDef("min_disk_free_mb", "READINESS_MIN_DISK_FREE_MB", "float", 1024.0),
+    SettingDef("bot_profile", "READINESS_BOT_PROFILE", "profile", "reference"),
+    SettingDef("bot_api_url", "READINESS_BOT_API_URL", "url"),
+    SettingDef("bot_api_username", "READINESS_BOT_API_USERNAME", "str"),
+    SettingDef("bot_api_password", "READINESS_BOT_API_PASSWORD", "secret"),
 )
 BY_NAME: Mapping[str, SettingDef] = {d.name: d for d in DEFINITIONS}
 
@@ -91,6 +99,12 @@ class Settings:
     bot_command: str | None = None
     max_rss_mb: float = 1024.0
     min_disk_free_mb: float = 1024.0
+    bot_profile: str = "reference"
+    bot_api_url: str | None = None
+    bot_api_username: str | None = None
+    bot_api_password: str | None = None
+    #: The names the reference profile reads the bot by (the config file's ``[bot]`` table).
+    bot: BotNames = field(default_factory=BotNames)
     config_file: Path | None = None
     config_sha256: str | None = None
     env_file: Path | None = None
@@ -142,10 +156,15 @@ def _coerce(definition: SettingDef, raw: object, source: str, base: Path) -> Any
         if not text.startswith(("http://", "https://")):
             raise SettingsError(f"{where} must be an http(s) URL, got {raw!r}")
         return text.rstrip("/")
-    if definition.kind == "factory":
+    if definition.kind == "profile" and text in PROFILES:
+        return text
+    if definition.kind in ("factory", "profile"):
         module, _, attribute = text.partition(":")
         if not module or not attribute:
-            raise SettingsError(f"{where} must look like 'package.module:callable', got {raw!r}")
+            shape = "look like 'package.module:callable'"
+            if definition.kind == "profile":
+                shape = f"be {' or '.join(repr(p) for p in PROFILES)}, or {shape}"
+            raise SettingsError(f"{where} must {shape}, got {raw!r}")
     return text
 
 
@@ -252,9 +271,18 @@ def load_settings(
             config_sha256 = hashlib.sha256(config_path.read_bytes()).hexdigest()
             label = f"{config_path.name} [tool.readiness]" if is_pyproject else str(config_path)
             for key, raw in table.items():
+                if key == "bot":
+                    if not isinstance(raw, dict):
+                        raise SettingsError(f"{label}: 'bot' must be a table ([bot]), got {raw!r}")
+                    try:
+                        values["bot"] = parse_bot_table(raw, label)
+                    except BotNamesError as exc:
+                        raise SettingsError(str(exc)) from None
+                    sources["bot"] = label
+                    continue
                 definition = BY_NAME.get(key)
                 if definition is None:
-                    known = ", ".join(sorted(d.name for d in DEFINITIONS if d.kind != "secret"))
+                    known = ", ".join([*sorted(d.name for d in DEFINITIONS if d.kind != "secret"), "[bot]"])
                     raise SettingsError(f"{label}: unknown setting {key!r}; known settings: {known}")
                 if definition.kind == "secret":
                     raise SettingsError(

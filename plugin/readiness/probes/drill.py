@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import psutil
 
+from ..profiles.names import BotNames
 from ..settings import Settings
 from .binance import REQUEST_TIMEOUT_S, USER_AGENT, guard_request, load_python_binance
 from .risk import RiskManager, load_risk_manager
@@ -519,10 +520,10 @@ def _read_only(db: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def positions(db: Path) -> list[Position]:
+def positions(db: Path, names: BotNames) -> list[Position]:
     """Every row of the positions table (what a crash must not change), in a stable order."""
     with _read_only(db) as conn:
-        rows = conn.execute("SELECT symbol, qty, avg_price, status FROM positions").fetchall()
+        rows = [row[:4] for row in conn.execute(names.positions_select()).fetchall()]
     return sorted(
         Position(str(s), float(q or 0.0), None if p is None else float(p), str(st)) for s, q, p, st in rows
     )
@@ -534,11 +535,11 @@ def integrity_check(db: Path) -> list[str]:
         return [str(row[0]) for row in conn.execute("PRAGMA integrity_check").fetchall()]
 
 
-def open_quantities(db: Path) -> dict[str, float]:
+def open_quantities(db: Path, names: BotNames) -> dict[str, float]:
     """Open positions' quantities summed per symbol."""
     totals: dict[str, float] = {}
-    for position in positions(db):
-        if position.status.lower() == "open":
+    for position in positions(db, names):
+        if position.status.strip().lower() == names.open_status.lower():
             totals[position.symbol] = totals.get(position.symbol, 0.0) + position.qty
     return totals
 

@@ -28,24 +28,17 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-TABLE: str = "positions"
-COLUMNS: tuple[str, ...] = ("symbol", "qty", "avg_price", "status", "opened_at", "updated_at")
-OPEN = "open"
-#: Statuses a position row may carry (compared case-insensitively); anything else is a bug or a typo.
-KNOWN_STATUSES: frozenset[str] = frozenset({"open", "pending", "closing", "closed", "cancelled"})
+from ..profiles.names import POSITION_COLUMNS, RISK_KEYS, BotNames
+
+#: Statuses besides the open one a position row may carry (compared case-insensitively); anything
+#: else is a bug or a typo.
+OTHER_STATUSES: frozenset[str] = frozenset({"pending", "closing", "closed", "cancelled"})
 #: How long a read waits for a writer's lock: a healthy bot commits in milliseconds.
 BUSY_TIMEOUT_S = 2.0
 GIT_TIMEOUT_S = 5.0
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: A risk config is a handful of lines; anything this big is the wrong file.
 MAX_CONFIG_BYTES = 1024 * 1024
-RISK_KEYS: tuple[str, ...] = (
-    "max_position_usdt",
-    "max_daily_loss_usdt",
-    "max_loss_per_trade_usdt",
-    "max_open_positions",
-    "cooldown_minutes",
-)
 #: Problems listed in one message before the rest are only counted.
 MAX_LISTED = 8
 
@@ -165,48 +158,77 @@ class DbHealth:
     rows: int | None = None
 
 
-def db_health(path: Path) -> DbHealth:
-    """Integrity (``PRAGMA quick_check``), the positions table and its columns, write permission."""
+def db_health(path: Path, names: BotNames | None = None) -> DbHealth:
+    """Integrity (``PRAGMA quick_check``), the positions table and its columns (or the configured
+    query), write permission."""
+    names = names or BotNames()
     problems: list[str] = []
     remediation: str | None = None
     rows: int | None = None
-    migrate = f"Point READINESS_POSITIONS_DB at the bot's DB, or migrate it to {TABLE}({', '.join(COLUMNS)})."
+    table = names.positions_table
+    columns = [names.positions_columns[c] for c in POSITION_COLUMNS]
+    migrate = (
+        f"Point READINESS_POSITIONS_DB at the bot's DB, or name its table and columns in the config "
+        f"file's [bot] table (positions_table, positions_columns); expected {table}({', '.join(columns)})."
+    )
     try:
         with open_positions_db(path) as conn:
             check = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)")]
             if check != ["ok"]:
                 problems.append(f"positions DB {path} fails PRAGMA quick_check: {'; '.join(check)}")
                 remediation = _RESTORE
+            if names.positions_query is not None:
+                rows, problem = _query_rows(conn, names.positions_query)
+                if problem:
+                    problems.append(f"positions DB {path}: [bot] positions_query {problem}")
+                    remediation = remediation or "Fix [bot] positions_query in the config file."
+                return _with_mode(DbHealth(path, problems, remediation, rows))
             tables = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            if TABLE not in tables:
+            if table not in tables:
                 has = f"its tables: {', '.join(sorted(tables))}" if tables else "it has no tables"
-                problems.append(f"positions DB {path} has no table '{TABLE}' ({has})")
+                problems.append(f"positions DB {path} has no table '{table}' ({has})")
                 remediation = remediation or migrate
             else:
-                present = [str(r[1]) for r in conn.execute(f"PRAGMA table_info({TABLE})")]
-                missing = [c for c in COLUMNS if c not in present]
+                present = [str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")]
+                missing = [c for c in columns if c not in present]
                 if missing:
                     problems.append(
-                        f"positions DB {path}: table {TABLE} lacks column(s) {', '.join(missing)} "
+                        f"positions DB {path}: table {table} lacks column(s) {', '.join(missing)} "
                         f"(it has {', '.join(present)})"
                     )
                     remediation = remediation or migrate
                 else:
-                    rows = int(conn.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
+                    rows = int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
     except ProbeError as exc:
         return DbHealth(path, [str(exc)], exc.remediation)
+    return _with_mode(DbHealth(path, problems, remediation, rows))
+
+
+def _query_rows(conn: sqlite3.Connection, query: str) -> tuple[int | None, str | None]:
+    """(rows, None) when the query runs and gives the four position fields, else (None, why not)."""
+    try:
+        cursor = conn.execute(query)
+    except sqlite3.Error as exc:
+        return None, f"fails: {exc}"
+    width = len(cursor.description or ())
+    if width != 4:
+        return None, f"gives {width} column(s); it must give symbol, qty, avg_price, status in that order"
+    return len(cursor.fetchall()), None
+
+
+def _with_mode(health: DbHealth) -> DbHealth:
+    """The health with a read-only DB file added to its problems (the bot could not record positions)."""
+    path = health.path
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError as exc:  # gone since it was read
-        return DbHealth(
-            path, [*problems, f"positions DB {path} cannot be checked ({exc.strerror or exc})"], _RESTORE
-        )
+        gone = f"positions DB {path} cannot be checked ({exc.strerror or exc})"
+        return DbHealth(path, [*health.problems, gone], _RESTORE)
     if mode & 0o222 == 0:
-        problems.append(
-            f"positions DB {path} is read-only (mode {mode:04o}): the bot cannot record positions"
-        )
-        remediation = remediation or f"chmod u+w {path} (as the bot's user)"
-    return DbHealth(path, problems, remediation, rows)
+        read_only = f"positions DB {path} is read-only (mode {mode:04o}): the bot cannot record positions"
+        fix = health.remediation or f"chmod u+w {path} (as the bot's user)"
+        return DbHealth(path, [*health.problems, read_only], fix, health.rows)
+    return health
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,17 +237,31 @@ class PositionRow:
     qty: object
     avg_price: object
     status: object
+    #: The status value of an open position, as the bot names it.
+    open_status: str = "open"
+
+    @property
+    def status_key(self) -> str | None:
+        """The status, lower-cased, with the bot's open status read as ``open``."""
+        if not isinstance(self.status, str):
+            return None
+        status = self.status.strip().lower()
+        return "open" if status == self.open_status.lower() else status
 
     @property
     def is_open(self) -> bool:
-        return isinstance(self.status, str) and self.status.strip().lower() == OPEN
+        return self.status_key == "open"
 
 
-def read_positions(path: Path) -> list[PositionRow]:
-    """Every row of the positions table (raises :class:`ProbeError`)."""
+def read_positions(path: Path, names: BotNames | None = None) -> list[PositionRow]:
+    """Every row of the positions table, or of the configured query (raises :class:`ProbeError`)."""
+    names = names or BotNames()
     with open_positions_db(path) as conn:
-        cursor = conn.execute(f"SELECT symbol, qty, avg_price, status FROM {TABLE}")
-        return [PositionRow(*row) for row in cursor]
+        try:
+            cursor = conn.execute(names.positions_select())
+        except sqlite3.Error as exc:
+            raise ProbeError(f"positions DB {path}: cannot read positions ({exc})", _RESTORE) from None
+        return [PositionRow(row[0], row[1], row[2], row[3], names.open_status) for row in cursor]
 
 
 def _number_problem(value: object) -> str | None:
@@ -240,18 +276,18 @@ def _number_problem(value: object) -> str | None:
     return None
 
 
-def value_problems(rows: list[PositionRow]) -> list[str]:
+def value_problems(rows: list[PositionRow], names: BotNames | None = None) -> list[str]:
     """What is wrong with the rows' values: qty/price of open positions, statuses, duplicate opens."""
     problems: list[str] = []
     seen_open: dict[str, int] = {}
     unknown: dict[str, int] = {}
     for row in rows:
-        status = row.status.strip().lower() if isinstance(row.status, str) else None
-        if status not in KNOWN_STATUSES:
+        status = row.status_key
+        if status != "open" and status not in OTHER_STATUSES:
             label = repr(row.status)[:40]
             unknown[label] = unknown.get(label, 0) + 1
             continue
-        if status != OPEN:
+        if status != "open":
             continue
         if not isinstance(row.symbol, str) or not row.symbol.strip():
             problems.append(f"an open position has no symbol ({row.symbol!r:.40})")
@@ -263,7 +299,7 @@ def value_problems(rows: list[PositionRow]) -> list[str]:
             if problem:
                 problems.append(f"{symbol} {name} {problem}")
     problems += [f"{symbol} is open in {n} rows" for symbol, n in sorted(seen_open.items()) if n > 1]
-    known = ", ".join(sorted(KNOWN_STATUSES))
+    known = ", ".join(sorted({*OTHER_STATUSES, (names or BotNames()).open_status}))
     problems += [f"{n} row(s) with unknown status {label} (known: {known})" for label, n in unknown.items()]
     return problems
 
@@ -395,8 +431,13 @@ def _key_line(text: str, key: str) -> int | None:
     return None
 
 
-def read_risk_config(path: Path) -> RiskConfig:
-    """Parse and validate the TOML risk config; every problem names the file and the key or line."""
+def read_risk_config(path: Path, names: BotNames | None = None) -> RiskConfig:
+    """Parse and validate the TOML risk config; every problem names the file and the key or line.
+
+    ``names.risk_keys`` says what the bot calls each limit; the values come back under the
+    reference names, the problems speak of the file's own keys.
+    """
+    keys = (names or BotNames()).risk_keys
     label = f"risk config {path}"
     fix_file = "Fix READINESS_RISK_CONFIG or restore the bot's risk config (a readable UTF-8 TOML file)."
     problem = path_problem(path)
@@ -425,13 +466,14 @@ def read_risk_config(path: Path) -> RiskConfig:
         )
     problems: list[str] = []
     values: dict[str, float] = {}
-    unknown = [key for key in table if key not in RISK_KEYS]
+    unknown = [key for key in table if key not in keys.values()]
 
     def at(key: str) -> str:
         line = _key_line(text, key)
         return f" (line {line})" if line else ""
 
-    for key in RISK_KEYS:
+    for limit in RISK_KEYS:
+        key = keys[limit]
         if key not in table:
             nested = [name for name, sub in table.items() if isinstance(sub, dict) and key in sub]
             hint = difflib.get_close_matches(key, unknown, n=1)
@@ -447,28 +489,29 @@ def read_risk_config(path: Path) -> RiskConfig:
             problems.append(f"{key} must be a number, got {type(value).__name__} {value!r:.40}{at(key)}")
         elif not math.isfinite(value):
             problems.append(f"{key} must be finite, got {value!r}{at(key)}")
-        elif key == "cooldown_minutes" and value < 0:
+        elif limit == "cooldown_minutes" and value < 0:
             problems.append(f"{key} must not be negative, got {value!r}{at(key)}")
-        elif key != "cooldown_minutes" and value <= 0:
+        elif limit != "cooldown_minutes" and value <= 0:
             problems.append(f"{key} must be positive, got {value!r}{at(key)}")
-        elif key == "max_open_positions" and not float(value).is_integer():
+        elif limit == "max_open_positions" and not float(value).is_integer():
             problems.append(f"{key} must be a whole number, got {value!r}{at(key)}")
         else:
-            values[key] = float(value)
+            values[limit] = float(value)
     for small, large in (
         ("max_loss_per_trade_usdt", "max_daily_loss_usdt"),
         ("max_loss_per_trade_usdt", "max_position_usdt"),
     ):
         if small in values and large in values and values[small] > values[large]:
+            low, high = keys[small], keys[large]
             problems.append(
-                f"{small} = {values[small]:g}{at(small)} exceeds {large} = {values[large]:g}{at(large)}"
+                f"{low} = {values[small]:g}{at(low)} exceeds {high} = {values[large]:g}{at(high)}"
             )
     warnings = [
         f"{label}: unknown key {key!r}{at(key)} is ignored"
         for key in unknown
-        if not isinstance(table[key], dict) or not any(k in table[key] for k in RISK_KEYS)
+        if not isinstance(table[key], dict) or not any(k in table[key] for k in keys.values())
     ]
-    remediation = f"Fix {path}: set {', '.join(RISK_KEYS)} as positive numbers." if problems else None
+    remediation = f"Fix {path}: set {', '.join(keys.values())} as positive numbers." if problems else None
     return RiskConfig(path, values, problems, warnings, remediation)
 
 

@@ -1,0 +1,143 @@
+"""The names the reference profile reads a bot by, and the ``[bot]`` table that renames them.
+
+A bot that keeps its positions in ``trades(pair, amount, ...)`` or calls its audit field ``ts``
+is still the reference bot's shape; only the names differ. Every name has the reference bot's
+default; ``[bot]`` in ``readiness.toml`` (or ``[tool.readiness.bot]``) overrides any of them, and
+a bad entry is an error naming its key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Final
+
+__all__ = ["POSITION_COLUMNS", "POSITION_FIELDS", "RISK_KEYS", "BotNames", "BotNamesError", "parse_bot_table"]
+
+#: What the checks read from a position row, in this order.
+POSITION_FIELDS: Final = ("symbol", "qty", "avg_price", "status")
+#: The columns a positions table must have: what the checks read, and when the bot wrote it.
+POSITION_COLUMNS: Final = (*POSITION_FIELDS, "opened_at", "updated_at")
+AUDIT_FIELDS: Final = ("timestamp", "event", "seq", "hash")
+AUDIT_EVENTS: Final = (
+    "kill_switch_activated",
+    "kill_switch_deactivated",
+    "alert_sent",
+    "position_opened",
+    "position_closed",
+    "ws_reconnect",
+    "circuit_breaker_open",
+    "api_call",
+    "error",
+)
+RISK_KEYS: Final = (
+    "max_position_usdt",
+    "max_daily_loss_usdt",
+    "max_loss_per_trade_usdt",
+    "max_open_positions",
+    "cooldown_minutes",
+)
+#: An SQL identifier the harness will interpolate: letters, digits and underscores only.
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class BotNamesError(Exception):
+    """A ``[bot]`` entry is unusable; the message names the key."""
+
+
+def _identity(names: tuple[str, ...]) -> dict[str, str]:
+    return {name: name for name in names}
+
+
+@dataclass(frozen=True, slots=True)
+class BotNames:
+    """Every name the reference profile reads; the defaults are the reference bot's."""
+
+    positions_table: str = "positions"
+    #: Position field -> the table's column holding it.
+    positions_columns: Mapping[str, str] = field(default_factory=lambda: _identity(POSITION_COLUMNS))
+    #: A SELECT giving symbol, qty, avg_price, status in that order, instead of table and columns.
+    positions_query: str | None = None
+    #: The status value of an open position (compared case-insensitively).
+    open_status: str = "open"
+    audit_fields: Mapping[str, str] = field(
+        default_factory=lambda: {**_identity(AUDIT_FIELDS), "hash": "prev_sha256"}
+    )
+    audit_events: Mapping[str, str] = field(default_factory=lambda: _identity(AUDIT_EVENTS))
+    risk_keys: Mapping[str, str] = field(default_factory=lambda: _identity(RISK_KEYS))
+    #: Log levels whose lines count as critical, and as errors.
+    log_critical_levels: tuple[str, ...] = ("CRITICAL",)
+    log_error_levels: tuple[str, ...] = ("ERROR",)
+
+    def positions_select(self) -> str:
+        """The SELECT that reads symbol, qty, avg_price and status, in that order."""
+        if self.positions_query is not None:
+            return self.positions_query
+        columns = ", ".join(self.positions_columns[name] for name in POSITION_FIELDS)
+        return f"SELECT {columns} FROM {self.positions_table}"
+
+
+_MAPPINGS: Final[dict[str, tuple[str, ...]]] = {
+    "positions_columns": POSITION_COLUMNS,
+    "audit_fields": AUDIT_FIELDS,
+    "audit_events": AUDIT_EVENTS,
+    "risk_keys": RISK_KEYS,
+}
+_LEVELS: Final = ("log_critical_levels", "log_error_levels")
+
+
+def parse_bot_table(table: Mapping[str, Any], where: str) -> BotNames:
+    """The ``[bot]`` table as :class:`BotNames`; ``where`` names the file in errors (BotNamesError)."""
+    known = {f.name for f in fields(BotNames)}
+    changes: dict[str, Any] = {}
+    defaults = BotNames()
+    for key, raw in table.items():
+        at = f"{where}: [bot] {key}"
+        if key not in known:
+            raise BotNamesError(f"{at}: unknown name; known: {', '.join(sorted(known))}")
+        if key in _MAPPINGS:
+            changes[key] = _mapping(raw, at, _MAPPINGS[key], getattr(defaults, key))
+        elif key in _LEVELS:
+            changes[key] = _levels(raw, at)
+        elif key == "positions_query":
+            changes[key] = _query(raw, at)
+        else:
+            changes[key] = _name(raw, at, sql=key == "positions_table")
+    if "positions_query" in changes and {"positions_table", "positions_columns"} & changes.keys():
+        raise BotNamesError(
+            f"{where}: [bot] positions_query replaces positions_table and positions_columns; give one"
+        )
+    return replace(defaults, **changes)
+
+
+def _name(raw: object, at: str, *, sql: bool) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise BotNamesError(f"{at}: must be a non-empty string, got {raw!r}")
+    if sql and not _IDENTIFIER.match(raw):
+        raise BotNamesError(f"{at}: must be a plain SQL name (letters, digits, _), got {raw!r}")
+    return raw
+
+
+def _mapping(raw: object, at: str, allowed: tuple[str, ...], default: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise BotNamesError(f'{at}: must be a table such as {{ {allowed[0]} = "..." }}, got {raw!r}')
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise BotNamesError(f"{at}: unknown {', '.join(unknown)}; known: {', '.join(allowed)}")
+    sql = at.endswith("positions_columns")
+    renamed = {name: _name(value, f"{at}.{name}", sql=sql) for name, value in raw.items()}
+    return {**default, **renamed}
+
+
+def _levels(raw: object, at: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw or not all(isinstance(v, str) and v.strip() for v in raw):
+        raise BotNamesError(f"{at}: must be a non-empty list of level names, got {raw!r}")
+    return tuple(v.strip().upper() for v in raw)
+
+
+def _query(raw: object, at: str) -> str:
+    text = _name(raw, at, sql=False).strip().rstrip(";")
+    if not re.match(r"(?is)^\s*(select|with)\b", text) or ";" in text:
+        raise BotNamesError(f"{at}: must be one SELECT statement, got {raw!r}")
+    return text
