@@ -3,8 +3,11 @@ an error naming its key; the positions and risk checks then read the bot by its 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +209,87 @@ def test_a_positions_query_reads_any_shape_and_a_wrong_one_fails_naming_it(tmp_p
         "[bot] positions_query gives 2 column(s); it must give symbol, qty, avg_price, status"
         in entry["message"]
     )
+
+
+def test_renamed_log_levels_decide_what_counts_as_critical(tmp_path: Path) -> None:
+    """A bot that logs its fatal errors at ERROR, or at a level of its own, is judged by its names."""
+    log = tmp_path / "bot.log"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
+    log.write_text(
+        f"{stamp} - bot - INFO - heartbeat\n"
+        f"{stamp} - bot - ERROR - Fatal exception!\n"
+        f"{stamp} - bot - ALERT - exchange unreachable, trading stopped\n"
+    )
+    env = {"READINESS_LOG_FILE": str(log)}
+    selection = ("-k", "no_critical_logs or error_rate")
+
+    def run(name: str, config: str) -> dict[str, Any]:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "readiness.toml").write_text(config)
+        return run_catalogue(
+            folder, *selection, env={**env, "READINESS_CONFIG": str(folder / "readiness.toml")}
+        )
+
+    plain = run("plain", "")
+    assert outcomes(plain)["deploy.no_critical_logs"] == "passed"
+    assert check_entry(plain, "deploy.error_rate")["metrics"]
+    fatal_errors = run("errors", '[bot]\nlog_critical_levels = ["ERROR"]\nlog_error_levels = ["WARNING"]\n')
+    entry = check_entry(fatal_errors, "deploy.no_critical_logs")
+    assert entry["outcome"] == "failed" and entry["message"].startswith(
+        "1 ERROR record(s) in the last 15 min"
+    )
+    assert entry["message"].endswith(f"{log}:2"), entry["message"]
+    own_level = run("alert", '[bot]\nlog_critical_levels = ["alert"]\n')
+    entry = check_entry(own_level, "deploy.no_critical_logs")
+    assert entry["outcome"] == "failed" and entry["message"].startswith(
+        "1 ALERT record(s) in the last 15 min"
+    )
+    assert entry["message"].endswith(f"{log}:3"), entry["message"]
+
+
+def _chained(records: list[dict[str, Any]], hash_field: str) -> bytes:
+    """JSONL whose ``hash_field`` chains each line to the one before, as the audit contract says."""
+    out, previous = b"", "0" * 64
+    for record in records:
+        line = json.dumps({**record, hash_field: previous}).encode()
+        out += line + b"\n"
+        previous = hashlib.sha256(line).hexdigest()
+    return out
+
+
+def test_renamed_audit_fields_and_events_are_judged_like_the_reference_bot(tmp_path: Path) -> None:
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    trail = tmp_path / "audit.jsonl"
+    trail.write_bytes(
+        _chained(
+            [
+                {"ts": now, "type": "bot_started", "n": 1},
+                {"ts": now, "type": "api_request", "n": 2, "latency_ms": 5000.0},
+            ],
+            "prev",
+        )
+    )
+    env = {"READINESS_AUDIT_TRAIL": str(trail)}
+    renamed = """
+[bot]
+audit_fields = { timestamp = "ts", event = "type", seq = "n", hash = "prev" }
+audit_events = { api_call = "api_request" }
+"""
+
+    def run(name: str, config: str) -> dict[str, Any]:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "readiness.toml").write_text(config)
+        config_env = {**env, "READINESS_CONFIG": str(folder / "readiness.toml")}
+        return run_catalogue(folder, "-k", "audit or api_latency", env=config_env)
+
+    report = run("renamed", renamed)
+    audit = {cid: o for cid, o in outcomes(report).items() if cid.startswith("audit.")}
+    assert audit and set(audit.values()) == {"passed"}, audit
+    latency = check_entry(report, "ops.api_latency_p95")
+    assert latency["outcome"] == "failed" and "5000" in latency["message"], latency["message"]
+
+    plain = run("plain", "")
+    assert outcomes(plain)["audit.jsonl_valid"] == "failed"
+    assert outcomes(plain)["ops.api_latency_p95"] != "failed"

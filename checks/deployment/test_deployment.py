@@ -106,8 +106,15 @@ def test_process_memory(readiness: CheckContext) -> None:
 @pytest.fixture(scope="session")
 def log_scan(pytestconfig: pytest.Config) -> logs.LogScan | None:
     """The log's last window, scanned once for both log checks."""
-    path = pytestconfig.stash[state_key].settings.log_file
-    return None if path is None else logs.scan_log(path, lookback_s=LOG_LOOKBACK_S)
+    settings = pytestconfig.stash[state_key].settings
+    if settings.log_file is None:
+        return None
+    return logs.scan_log(
+        settings.log_file,
+        lookback_s=LOG_LOOKBACK_S,
+        critical_levels=settings.bot.log_critical_levels,
+        error_levels=settings.bot.log_error_levels,
+    )
 
 
 def _log_scan(readiness: CheckContext, scan: logs.LogScan | None) -> logs.LogScan:
@@ -136,7 +143,8 @@ def test_no_critical_logs(readiness: CheckContext, log_scan: logs.LogScan | None
     if scan.critical:
         where = "" if scan.dated else " (no timestamps recognised: the whole log was read)"
         readiness.fail(
-            f"{scan.critical} CRITICAL record(s) in the last {_minutes(LOG_LOOKBACK_S)} of the log{where}: "
+            f"{scan.critical} {'/'.join(readiness.settings.bot.log_critical_levels)} record(s) in the last "
+            f"{_minutes(LOG_LOOKBACK_S)} of the log{where}: "
             + _lines(scan.path, scan.critical_lines[-SHOW_LINES:], scan.critical)
         )
     if not scan.dated and scan.records:
@@ -223,8 +231,10 @@ def test_secrets_not_in_logs(readiness: CheckContext) -> None:
 @pytest.fixture(scope="session")
 def trail_figures(pytestconfig: pytest.Config) -> trail.TrailFigures | None:
     """The trail's last hour, read once for the four checks that count in it."""
-    path = pytestconfig.stash[state_key].settings.audit_trail
-    return None if path is None else trail.read_trail(path, lookback_s=OPS_LOOKBACK_S)
+    settings = pytestconfig.stash[state_key].settings
+    if settings.audit_trail is None:
+        return None
+    return trail.read_trail(settings.audit_trail, lookback_s=OPS_LOOKBACK_S, names=settings.bot)
 
 
 def _trail(readiness: CheckContext, figures: trail.TrailFigures | None) -> trail.TrailFigures:

@@ -73,7 +73,7 @@ def _mark(readiness: CheckContext) -> drill.AuditMark:
     path = readiness.settings.audit_trail
     assert path is not None
     try:
-        return drill.mark_audit(path)
+        return drill.mark_audit(path, readiness.settings.bot)
     except OSError as exc:
         readiness.fail(f"READINESS_AUDIT_TRAIL={path}: {exc.strerror or exc}")
 
@@ -324,7 +324,7 @@ def test_crash_recovery(readiness: CheckContext, kill_switch: KillSwitchGuard) -
             state = f"kill_switch_active raised {type(exc).__name__}: {exc}"
             time.sleep(drill.POLL_S)
     try:
-        audit = validate_file(trail)
+        audit = validate_file(trail, settings.bot.audit_config())
         audit_ok = audit.valid and not audit.torn_last_line
         audit_detail = audit.describe()
         if audit.torn_last_line:

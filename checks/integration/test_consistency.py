@@ -33,7 +33,7 @@ def test_tracker_audit_consistent(readiness: CheckContext) -> None:
     assert db is not None and trail is not None
     try:
         db_open = files.open_quantities(files.read_positions(db, readiness.settings.bot))
-        audit = files.audit_positions(trail)
+        audit = files.audit_positions(trail, readiness.settings.bot)
     except files.ProbeError as exc:
         readiness.fail(str(exc), remediation=exc.remediation)
     readiness.metric("open_positions", len(db_open))

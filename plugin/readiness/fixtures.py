@@ -42,6 +42,8 @@ def audit_trail(request: pytest.FixtureRequest) -> AuditResult | TrailUnreadable
     if path is None:
         return None
     try:
-        return validate_file(path, cache_dir=default_cache_dir(state.out_dir))
+        return validate_file(
+            path, state.settings.bot.audit_config(), cache_dir=default_cache_dir(state.out_dir)
+        )
     except TrailUnreadable as exc:
         return exc

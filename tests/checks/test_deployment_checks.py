@@ -80,7 +80,7 @@ FAULT_CASES = [
     (
         "critical_log",
         "deploy.no_critical_logs",
-        "1 CRITICAL record(s) in the last 15 min of the log: */bot.log:*",
+        "1 CRITICAL/FATAL record(s) in the last 15 min of the log: */bot.log:*",
         "Read the CRITICAL records",
     ),
     (

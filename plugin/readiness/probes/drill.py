@@ -218,6 +218,8 @@ class AuditMark:
     offset: int
     seq: int | None
     at: float = field(default_factory=time.monotonic)
+    #: How the bot names its audit fields and events; records after the mark are read by them.
+    names: BotNames = field(default_factory=BotNames)
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
@@ -228,8 +230,9 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def mark_audit(path: Path) -> AuditMark:
+def mark_audit(path: Path, names: BotNames | None = None) -> AuditMark:
     """Mark the trail's current end (a torn last line is left out: it is not an event yet)."""
+    names = names or BotNames()
     with open(path, "rb") as f:
         end = f.seek(0, os.SEEK_END)
         pos, tail = end, b""
@@ -245,10 +248,10 @@ def mark_audit(path: Path) -> AuditMark:
             previous = tail.rfind(b"\n", 0, cut)
             if previous >= 0 or pos == 0:
                 record = _parse(tail[previous + 1 : cut])
-                seq = record.get("seq") if record else None
+                seq = names.reference_record(record).get("seq") if record else None
                 ok = isinstance(seq, int) and not isinstance(seq, bool)
-                return AuditMark(path, offset, seq if ok else None)
-        return AuditMark(path, 0, None)
+                return AuditMark(path, offset, seq if ok else None, names=names)
+        return AuditMark(path, 0, None, names=names)
 
 
 def events_since(mark: AuditMark) -> list[dict[str, Any]]:
@@ -258,7 +261,7 @@ def events_since(mark: AuditMark) -> list[dict[str, Any]]:
         f.seek(mark.offset if end >= mark.offset else 0)
         data = f.read()
     lines = data.split(b"\n")[:-1]  # the last piece is empty or a line still being written
-    return [record for line in lines if (record := _parse(line)) is not None]
+    return [mark.names.reference_record(record) for line in lines if (record := _parse(line)) is not None]
 
 
 def wait_for_event(

@@ -339,8 +339,11 @@ def _qty(record: Mapping[str, Any]) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def audit_positions(path: Path) -> AuditPositions:
+def audit_positions(path: Path, names: BotNames | None = None) -> AuditPositions:
     """Replay position events, streaming; lines that are not JSON are left to the ``audit.*`` checks."""
+    names = names or BotNames()
+    # a cheap filter for the reference names; a bot with its own names has every line parsed
+    needle = b"" if names.renames_audit else b"position_"
     problem = path_problem(path)
     if problem:
         raise ProbeError(f"audit trail {path} {problem}")
@@ -348,7 +351,7 @@ def audit_positions(path: Path) -> AuditPositions:
     try:
         with open(path, "rb") as f:
             for number, raw in enumerate(f, 1):
-                if b"position_" not in raw:
+                if needle not in raw:
                     continue
                 try:
                     record = json.loads(raw)
@@ -356,6 +359,7 @@ def audit_positions(path: Path) -> AuditPositions:
                     continue
                 if not isinstance(record, dict):
                     continue
+                record = names.reference_record(record)
                 event = record.get("event")
                 if event not in ("position_opened", "position_closed"):
                     continue

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO, Final, NamedTuple
 
+from ..profiles.names import CRITICAL_LEVELS, ERROR_LEVELS
 from ..redact import TELEGRAM_TOKEN
 from .files import path_problem
 
@@ -42,10 +43,16 @@ BINARY_SHARE: Final = 0.1
 KEEP_LINES: Final = 10
 LEVEL_SPAN: Final = 64
 
-CRITICAL_LEVELS: Final = frozenset({"CRITICAL", "FATAL"})
-ERROR_LEVELS: Final = frozenset({"ERROR"})
+#: The level names a record is levelled by (its first one), besides those a bot's profile names.
+LEVEL_NAMES: Final = ("CRITICAL", "FATAL", "ERROR", "WARNING", "WARN", "NOTICE", "INFO", "DEBUG", "TRACE")
 
-_LEVEL = re.compile(rb"\b(CRITICAL|FATAL|ERROR|WARNING|WARN|NOTICE|INFO|DEBUG|TRACE)\b")
+
+def _level_pattern(*extra: Iterable[str]) -> re.Pattern[bytes]:
+    names = {*LEVEL_NAMES, *(name for group in extra for name in group)}
+    alternatives = b"|".join(re.escape(n.encode()) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rb"\b(" + alternatives + rb")\b")
+
+
 _ISO = re.compile(
     rb"\s*\[?(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\s?(Z|[+-]\d{2}:?\d{2})?\]?"
 )
@@ -157,8 +164,8 @@ def parse_line_timestamp(data: bytes, *, now: float | None = None) -> tuple[floa
     return None
 
 
-def _level(data: bytes, start: int) -> str | None:
-    match = _LEVEL.search(data, start, start + LEVEL_SPAN)
+def _level(pattern: re.Pattern[bytes], data: bytes, start: int) -> str | None:
+    match = pattern.search(data, start, start + LEVEL_SPAN)
     return match.group(1).decode() if match else None
 
 
@@ -178,17 +185,19 @@ def _is_text(line: Line) -> bool:
 class _Tally:
     """CRITICAL and ERROR records of one counting mode (dated records, or whole lines)."""
 
+    critical_levels: tuple[str, ...]
+    error_levels: tuple[str, ...]
     critical: int = 0
     errors: int = 0
     critical_at: list[int] = field(default_factory=list)  # offsets, newest first
     error_at: list[int] = field(default_factory=list)
 
     def add(self, level: str | None, offset: int) -> None:
-        if level in CRITICAL_LEVELS:
+        if level in self.critical_levels:
             self.critical += 1
             if len(self.critical_at) < KEEP_LINES:
                 self.critical_at.append(offset)
-        elif level in ERROR_LEVELS:
+        elif level in self.error_levels:
             self.errors += 1
             if len(self.error_at) < KEEP_LINES:
                 self.error_at.append(offset)
@@ -221,14 +230,23 @@ def file_problem(path: Path, what: str) -> str | None:
     return f"{what} {path} {problem}" if problem else None
 
 
-def scan_log(path: Path, *, lookback_s: float, now: float | None = None) -> LogScan:
-    """Count CRITICAL and ERROR records of the last ``lookback_s`` seconds, reading from the end."""
+def scan_log(
+    path: Path,
+    *,
+    lookback_s: float,
+    now: float | None = None,
+    critical_levels: tuple[str, ...] = CRITICAL_LEVELS,
+    error_levels: tuple[str, ...] = ERROR_LEVELS,
+) -> LogScan:
+    """Count critical and error records of the last ``lookback_s`` seconds, reading from the end;
+    a record's level is its first level name (the profile's names among them)."""
     problem = file_problem(path, "log file")
     if problem:
         return LogScan(path, lookback_s, problem)
     now = time.time() if now is None else now
     cutoff = now - lookback_s
-    dated, whole = _Tally(), _Tally()
+    dated, whole = _Tally(critical_levels, error_levels), _Tally(critical_levels, error_levels)
+    pattern = _level_pattern(critical_levels, error_levels)
     lines = records = not_text = 0
     seen_dated = False
     try:
@@ -238,7 +256,7 @@ def scan_log(path: Path, *, lookback_s: float, now: float | None = None) -> LogS
                 if not _is_text(line):
                     not_text += 1
                     continue
-                whole.add(_level(line.data, 0), line.offset)
+                whole.add(_level(pattern, line.data, 0), line.offset)
                 stamp = parse_line_timestamp(line.data, now=now)
                 if stamp is None:
                     continue  # a continuation line: part of the record above it
@@ -248,7 +266,7 @@ def scan_log(path: Path, *, lookback_s: float, now: float | None = None) -> LogS
                     break
                 if moment >= cutoff:
                     records += 1
-                    dated.add(_level(line.data, end), line.offset)
+                    dated.add(_level(pattern, line.data, end), line.offset)
             if lines and not_text / lines > BINARY_SHARE:
                 return LogScan(
                     path,

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import msgspec
 
+from ..profiles.names import BotNames
 from .logs import file_problem, lines_backward
 
 ORDER_SLACK_S: Final = 60.0
@@ -84,8 +85,12 @@ class TrailFigures:
         return percentile(list(self.latencies_ms), 0.95)
 
 
-def read_trail(path: Path, *, lookback_s: float, now: float | None = None) -> TrailFigures:
-    """Count events and collect api_call latencies of the last ``lookback_s`` seconds, from the end."""
+def read_trail(
+    path: Path, *, lookback_s: float, now: float | None = None, names: BotNames | None = None
+) -> TrailFigures:
+    """Count events and collect api_call latencies of the last ``lookback_s`` seconds, from the end;
+    ``names`` reads a bot that names its fields and events its own way."""
+    names = names or BotNames()
     problem = file_problem(path, "audit trail")
     if problem:
         return TrailFigures(path, lookback_s, problem)
@@ -106,6 +111,8 @@ def read_trail(path: Path, *, lookback_s: float, now: float | None = None) -> Tr
                     continue
                 lines += 1
                 record = _record(line.data)
+                if record is not None:
+                    record = names.reference_record(record)
                 moment = event_time(record.get("timestamp")) if record else None
                 event = record.get("event") if record else None
                 if record is None or moment is None or not isinstance(event, str):

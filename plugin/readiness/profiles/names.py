@@ -13,14 +13,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
-__all__ = ["POSITION_COLUMNS", "POSITION_FIELDS", "RISK_KEYS", "BotNames", "BotNamesError", "parse_bot_table"]
+from ..audit.model import AuditConfig
+
+__all__ = [
+    "CRITICAL_LEVELS",
+    "ERROR_LEVELS",
+    "POSITION_COLUMNS",
+    "POSITION_FIELDS",
+    "RISK_KEYS",
+    "BotNames",
+    "BotNamesError",
+    "parse_bot_table",
+]
 
 #: What the checks read from a position row, in this order.
 POSITION_FIELDS: Final = ("symbol", "qty", "avg_price", "status")
 #: The columns a positions table must have: what the checks read, and when the bot wrote it.
 POSITION_COLUMNS: Final = (*POSITION_FIELDS, "opened_at", "updated_at")
 AUDIT_FIELDS: Final = ("timestamp", "event", "seq", "hash")
+#: The trail's own key for each audit field.
+AUDIT_KEYS: Final = {"timestamp": "timestamp", "event": "event", "seq": "seq", "hash": "prev_sha256"}
 AUDIT_EVENTS: Final = (
+    "heartbeat",
     "kill_switch_activated",
     "kill_switch_deactivated",
     "alert_sent",
@@ -38,6 +52,9 @@ RISK_KEYS: Final = (
     "max_open_positions",
     "cooldown_minutes",
 )
+#: Log levels whose records count as critical, and as errors, unless the ``[bot]`` table says otherwise.
+CRITICAL_LEVELS: Final = ("CRITICAL", "FATAL")
+ERROR_LEVELS: Final = ("ERROR",)
 #: An SQL identifier the harness will interpolate: letters, digits and underscores only.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -61,14 +78,54 @@ class BotNames:
     positions_query: str | None = None
     #: The status value of an open position (compared case-insensitively).
     open_status: str = "open"
-    audit_fields: Mapping[str, str] = field(
-        default_factory=lambda: {**_identity(AUDIT_FIELDS), "hash": "prev_sha256"}
-    )
+    audit_fields: Mapping[str, str] = field(default_factory=lambda: dict(AUDIT_KEYS))
     audit_events: Mapping[str, str] = field(default_factory=lambda: _identity(AUDIT_EVENTS))
     risk_keys: Mapping[str, str] = field(default_factory=lambda: _identity(RISK_KEYS))
     #: Log levels whose lines count as critical, and as errors.
-    log_critical_levels: tuple[str, ...] = ("CRITICAL",)
-    log_error_levels: tuple[str, ...] = ("ERROR",)
+    log_critical_levels: tuple[str, ...] = CRITICAL_LEVELS
+    log_error_levels: tuple[str, ...] = ERROR_LEVELS
+    #: (bot's field, reference field) pairs and bot's event -> reference event, where they differ.
+    _fields_back: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+    _events_back: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields_back = tuple(
+            (self.audit_fields[name], key)
+            for name, key in AUDIT_KEYS.items()
+            if self.audit_fields[name] != key
+        )
+        events_back = {bot: ref for ref, bot in self.audit_events.items() if bot != ref}
+        object.__setattr__(self, "_fields_back", fields_back)
+        object.__setattr__(self, "_events_back", events_back)
+
+    @property
+    def renames_audit(self) -> bool:
+        """Whether the bot names any audit field or event differently from the reference bot."""
+        return bool(self._fields_back or self._events_back)
+
+    def reference_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """An audit record with the bot's field and event names read as the reference names, so
+        the checks judge it as they judge the reference bot's (the record itself is not changed)."""
+        if not self.renames_audit:
+            return record
+        out = dict(record)
+        for bot, ref in self._fields_back:
+            if bot in record:
+                out[ref] = record[bot]
+        event = out.get("event")
+        if isinstance(event, str) and event in self._events_back:
+            out["event"] = self._events_back[event]
+        return out
+
+    def audit_config(self) -> AuditConfig:
+        """The audit validator's settings for this bot's field names."""
+        names = self.audit_fields
+        return AuditConfig(
+            timestamp_field=names["timestamp"],
+            event_field=names["event"],
+            seq_field=names["seq"],
+            hash_field=names["hash"],
+        )
 
     def positions_select(self) -> str:
         """The SELECT that reads symbol, qty, avg_price and status, in that order."""
@@ -89,7 +146,7 @@ _LEVELS: Final = ("log_critical_levels", "log_error_levels")
 
 def parse_bot_table(table: Mapping[str, Any], where: str) -> BotNames:
     """The ``[bot]`` table as :class:`BotNames`; ``where`` names the file in errors (BotNamesError)."""
-    known = {f.name for f in fields(BotNames)}
+    known = {f.name for f in fields(BotNames) if f.init}
     changes: dict[str, Any] = {}
     defaults = BotNames()
     for key, raw in table.items():
