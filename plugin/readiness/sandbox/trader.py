@@ -8,6 +8,7 @@ included). python-binance is imported on first use: a bot that never trades does
 from __future__ import annotations
 
 import asyncio
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -96,15 +97,16 @@ async def open_positions(
 
 
 async def _buy(client: Any, symbol: str, qty: str, warn: Callable[[str], None]) -> dict[str, Any]:
+    buy = functools.partial(client.order_market_buy, symbol=symbol, quantity=qty, newOrderRespType="FULL")
     try:
-        return await client.order_market_buy(symbol=symbol, quantity=qty, newOrderRespType="FULL")  # type: ignore[no-any-return]
+        return await buy()  # type: ignore[no-any-return]
     except Exception as exc:
         wait = _retry_after(exc)
         if wait is None:
             raise
         warn(f"market BUY {qty} {symbol} rate-limited ({_describe(exc)}); retrying in {wait:g} s")
-        await asyncio.sleep(wait)
-    return await client.order_market_buy(symbol=symbol, quantity=qty, newOrderRespType="FULL")  # type: ignore[no-any-return]
+    await asyncio.sleep(wait)
+    return await buy()  # type: ignore[no-any-return]
 
 
 def _retry_after(exc: BaseException) -> float | None:

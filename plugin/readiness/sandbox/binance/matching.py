@@ -32,6 +32,18 @@ LOW_BALANCE_USDT = Decimal("10")
 Event = dict[str, Any]
 Listener = Callable[[Event], None]
 
+#: The order fields a RESULT response and a cancel answer carry, in Binance's order.
+RESULT_FIELDS = (
+    "price",
+    "origQty",
+    "executedQty",
+    "origQuoteOrderQty",
+    "cummulativeQuoteQty",
+    "status",
+    "timeInForce",
+    "type",
+    "side",
+)
 _STOP_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 
 
@@ -150,20 +162,7 @@ class Order:
         if response_type == "ACK":
             return ack
         row = self.row()
-        result = ack | {
-            name: row[name]
-            for name in (
-                "price",
-                "origQty",
-                "executedQty",
-                "origQuoteOrderQty",
-                "cummulativeQuoteQty",
-                "status",
-                "timeInForce",
-                "type",
-                "side",
-            )
-        }
+        result = ack | {name: row[name] for name in RESULT_FIELDS}
         if self.type in _STOP_TYPES:
             result["stopPrice"] = row["stopPrice"]
         result |= {"workingTime": self.working_ms, "selfTradePreventionMode": "EXPIRE_MAKER"}

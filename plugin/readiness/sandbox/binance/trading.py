@@ -8,7 +8,7 @@ from typing import Any
 
 from . import rules
 from .limits import OrderCount
-from .matching import Engine, Order
+from .matching import RESULT_FIELDS, Engine, Order
 from .protocol import (
     Answer,
     BinanceError,
@@ -284,21 +284,7 @@ class Trading:
             "orderListId": -1,
             "clientOrderId": new_client_id or random_token(22),
             "transactTime": order.update_ms,
-            **{
-                name: row[name]
-                for name in (
-                    "price",
-                    "origQty",
-                    "executedQty",
-                    "origQuoteOrderQty",
-                    "cummulativeQuoteQty",
-                    "status",
-                    "timeInForce",
-                    "type",
-                    "side",
-                    "selfTradePreventionMode",
-                )
-            },
+            **{name: row[name] for name in (*RESULT_FIELDS, "selfTradePreventionMode")},
         }
 
     def open_orders(self, call: Call) -> Payload:
