@@ -142,11 +142,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     state = config.stash[state_key]
     expression = coverage.compile_expression(config)
-    for item in session.items:
-        spec = item.stash.get(spec_key, None)
-        if spec is not None:
-            state.selected[item.nodeid] = spec
-            state.selected_as[item.nodeid] = coverage.selected_as(item, spec, expression, state.drill)
+    found = [(item, spec) for item in session.items if (spec := item.stash.get(spec_key, None))]
+    # built first and stored in one update each, so a Ctrl-C here leaves no half phase set behind
+    selected = {item.nodeid: spec for item, spec in found}
+    selected_as = {i.nodeid: coverage.selected_as(i, spec, expression, state.drill) for i, spec in found}
+    state.selected.update(selected)
+    state.selected_as.update(selected_as)
     if is_worker(config):
         if state.manifest_dir is not None:
             worker_id = config.workerinput["workerid"]  # type: ignore[attr-defined]

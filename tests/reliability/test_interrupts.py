@@ -197,3 +197,47 @@ def test_ctrl_c_at_a_fixed_moment(pytester: pytest.Pytester, tried: Tried, momen
         assert report["complete"] is True
         assert [c["outcome"] for c in report["checks"]] == ["passed"]
         tried("interrupts", f"Ctrl-C during {moment}", "complete report")
+
+
+TWO_PHASES = """
+import pytest
+
+@pytest.mark.readiness(id="t.before", layer="component", tier=1, title="T", remediation="R")
+def test_before():
+    pass
+
+@pytest.mark.readiness(id="t.after", layer="deployment", tier=1, title="T", remediation="R")
+def test_after():
+    pass
+"""
+
+SELECTION_INTERRUPTED = """
+import os, signal
+import readiness.coverage as coverage
+
+selected_as = coverage.selected_as
+
+def interrupted(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    return selected_as(*args, **kwargs)
+
+coverage.selected_as = interrupted
+"""
+
+
+def test_ctrl_c_while_the_selection_is_noted_keeps_the_asked_phases(
+    pytester: pytest.Pytester, tried: Tried
+) -> None:
+    """A Ctrl-C after the first check was noted must not rename the report after that check's
+    phase alone: the files stay the ones the ``-m`` expression asked for."""
+    tried("interrupts", "Ctrl-C while the selection is noted")
+    pytester.makeconftest(SELECTION_INTERRUPTED)
+    pytester.makepyfile(test_checks=TWO_PHASES)
+    result = pytester.runpytest_subprocess("--target", "testnet", "-m", "preflight or postdeploy")
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()[-3000:]
+    reports = pytester.path / "reports"
+    assert sorted(p.name for p in reports.iterdir()) == sorted(REPORT_FILES - {".cache"})
+    report = json.loads((reports / f"{STEM}.json").read_text("utf-8"))
+    assert report["complete"] is False and report["verdict"] == "NO-GO"
+    assert report["phases"] == ["preflight", "postdeploy"]
+    tried("interrupts", "Ctrl-C while the selection is noted", "complete:false, NO-GO")
