@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from ..helpers import check_entry, outcomes, run_catalogue
 from .conftest import Served, point_ccxt
 
 FREQTRADE_ENV = "READINESS_TEST_FREQTRADE"
@@ -235,3 +236,34 @@ def test_freqtrade_dry_run_trades_on_the_paper_exchange(freqtrade: Bot, served: 
 
     assert not [r for r in emulator.requests if r.method != "GET"], "a dry run sends the exchange no order"
     assert sorted({(r.path, r.status) for r in emulator.requests if r.status not in (200, 101)}) == []
+
+
+#: freqtrade's open trades as positions: ``BTC/USDT`` (or ``BTC/USDT:USDT``) read as ``BTCUSDT``.
+TRADES_AS_POSITIONS = (
+    "SELECT replace(substr(pair, 1, instr(pair || ':', ':') - 1), '/', ''), amount, open_rate, "
+    "CASE WHEN is_open THEN 'open' ELSE 'closed' END FROM trades"
+)
+
+
+def test_the_positions_checks_read_freqtrades_trades_by_a_query(freqtrade: Bot, tmp_path: Path) -> None:
+    """The ``[bot]`` table's positions_query reads a real bot's own database, read-only."""
+    entered = freqtrade.api.post(
+        "/forceenter", json={"pair": "ETH/USDT", "side": "long", "ordertype": "market"}
+    )
+    assert entered.status_code == 200, entered.text
+    freqtrade.poll(
+        "filled entry", lambda: [t for t in freqtrade.api.get("/status").json() if t["amount"] > 0]
+    )
+    config = tmp_path / "readiness.toml"
+    config.write_text(f'[bot]\npositions_query = "{TRADES_AS_POSITIONS}"\n')
+    env = {
+        "READINESS_POSITIONS_DB": str(tmp_path / "user_data" / "trades.sqlite"),
+        "READINESS_CONFIG": str(config),
+    }
+    report = run_catalogue(tmp_path, "-k", "db_healthy or values_sane", env=env)
+    checks = ("positions.db_healthy", "positions.values_sane")
+    assert {cid: outcomes(report)[cid] for cid in checks} == dict.fromkeys(checks, "passed")
+    (metric,) = [
+        m for m in check_entry(report, "positions.values_sane")["metrics"] if m["name"] == "open_positions"
+    ]
+    assert metric["value"] == 1
