@@ -71,6 +71,10 @@ BAD: list[tuple[dict[str, Any], str]] = [
         "f: [bot] audit_fields.timestamp: must be a non-empty string, got 3",
     ),
     ({"risk_keys": {"max_stake": "x"}}, "f: [bot] risk_keys: unknown max_stake; known: max_position_usdt, "),
+    (
+        {"audit_events": {"error": "api_call"}},
+        "f: [bot] audit_events: 'api_call' would name two things at once",
+    ),
     ({"log_error_levels": "ERROR"}, "f: [bot] log_error_levels: must be a non-empty list of level names"),
     ({"log_error_levels": []}, "f: [bot] log_error_levels: must be a non-empty list of level names"),
     ({"positions_query": "DELETE FROM positions"}, "f: [bot] positions_query: must be one SELECT statement"),

@@ -30,8 +30,7 @@ __all__ = [
 POSITION_FIELDS: Final = ("symbol", "qty", "avg_price", "status")
 #: The columns a positions table must have: what the checks read, and when the bot wrote it.
 POSITION_COLUMNS: Final = (*POSITION_FIELDS, "opened_at", "updated_at")
-AUDIT_FIELDS: Final = ("timestamp", "event", "seq", "hash")
-#: The trail's own key for each audit field.
+#: The reference trail's key for each audit field.
 AUDIT_KEYS: Final = {"timestamp": "timestamp", "event": "event", "seq": "seq", "hash": "prev_sha256"}
 AUDIT_EVENTS: Final = (
     "heartbeat",
@@ -137,7 +136,7 @@ class BotNames:
 
 _MAPPINGS: Final[dict[str, tuple[str, ...]]] = {
     "positions_columns": POSITION_COLUMNS,
-    "audit_fields": AUDIT_FIELDS,
+    "audit_fields": tuple(AUDIT_KEYS),
     "audit_events": AUDIT_EVENTS,
     "risk_keys": RISK_KEYS,
 }
@@ -154,7 +153,8 @@ def parse_bot_table(table: Mapping[str, Any], where: str) -> BotNames:
         if key not in known:
             raise BotNamesError(f"{at}: unknown name; known: {', '.join(sorted(known))}")
         if key in _MAPPINGS:
-            changes[key] = _mapping(raw, at, _MAPPINGS[key], getattr(defaults, key))
+            sql = key == "positions_columns"
+            changes[key] = _mapping(raw, at, _MAPPINGS[key], getattr(defaults, key), sql=sql)
         elif key in _LEVELS:
             changes[key] = _levels(raw, at)
         elif key == "positions_query":
@@ -176,15 +176,19 @@ def _name(raw: object, at: str, *, sql: bool) -> str:
     return raw
 
 
-def _mapping(raw: object, at: str, allowed: tuple[str, ...], default: Mapping[str, str]) -> dict[str, str]:
+def _mapping(
+    raw: object, at: str, allowed: tuple[str, ...], default: Mapping[str, str], *, sql: bool
+) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise BotNamesError(f'{at}: must be a table such as {{ {allowed[0]} = "..." }}, got {raw!r}')
     unknown = sorted(set(raw) - set(allowed))
     if unknown:
         raise BotNamesError(f"{at}: unknown {', '.join(unknown)}; known: {', '.join(allowed)}")
-    sql = at.endswith("positions_columns")
-    renamed = {name: _name(value, f"{at}.{name}", sql=sql) for name, value in raw.items()}
-    return {**default, **renamed}
+    renamed = {**default, **{name: _name(value, f"{at}.{name}", sql=sql) for name, value in raw.items()}}
+    taken = sorted({value for value in renamed.values() if list(renamed.values()).count(value) > 1})
+    if taken:
+        raise BotNamesError(f"{at}: {', '.join(repr(v) for v in taken)} would name two things at once")
+    return renamed
 
 
 def _levels(raw: object, at: str) -> tuple[str, ...]:
@@ -194,6 +198,7 @@ def _levels(raw: object, at: str) -> tuple[str, ...]:
 
 
 def _query(raw: object, at: str) -> str:
+    """One SELECT (it runs on a read-only connection: it could change nothing anyway)."""
     text = _name(raw, at, sql=False).strip().rstrip(";")
     if not re.match(r"(?is)^\s*(select|with)\b", text) or ";" in text:
         raise BotNamesError(f"{at}: must be one SELECT statement, got {raw!r}")
