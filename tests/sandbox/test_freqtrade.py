@@ -29,6 +29,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from readiness.profiles.freqtrade import TRADES_AS_POSITIONS
+
 from ..helpers import check_entry, outcomes, run_catalogue
 from .conftest import Served, point_ccxt
 
@@ -236,13 +238,6 @@ def test_freqtrade_dry_run_trades_on_the_paper_exchange(freqtrade: Bot, served: 
 
     assert not [r for r in emulator.requests if r.method != "GET"], "a dry run sends the exchange no order"
     assert sorted({(r.path, r.status) for r in emulator.requests if r.status not in (200, 101)}) == []
-
-
-#: freqtrade's open trades as positions: ``BTC/USDT`` (or ``BTC/USDT:USDT``) read as ``BTCUSDT``.
-TRADES_AS_POSITIONS = (
-    "SELECT replace(substr(pair, 1, instr(pair || ':', ':') - 1), '/', ''), amount, open_rate, "
-    "CASE WHEN is_open THEN 'open' ELSE 'closed' END FROM trades"
-)
 
 
 def test_the_positions_checks_read_freqtrades_trades_by_a_query(freqtrade: Bot, tmp_path: Path) -> None:
