@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime
@@ -32,6 +33,10 @@ RENAMES: list[tuple[str, Any, str, Any]] = [
     ("risk_keys", {"max_position_usdt": "max_stake"}, "risk_keys", {"max_position_usdt": "max_stake"}),
     ("log_critical_levels", ["fatal", "CRITICAL"], "log_critical_levels", ("FATAL", "CRITICAL")),
     ("log_error_levels", ["ERROR"], "log_error_levels", ("ERROR",)),
+    ("log_critical_messages", ["Fatal"], "log_critical_messages", (re.compile("Fatal"),)),
+    ("log_heartbeat", r"alive pid=(?P<pid>\d+)", "log_heartbeat", re.compile(r"alive pid=(?P<pid>\d+)")),
+    ("log_kill_switch_on", "paused", "log_kill_switch_on", re.compile("paused")),
+    ("log_kill_switch_off", "resumed", "log_kill_switch_off", re.compile("resumed")),
 ]
 
 
@@ -78,6 +83,17 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"log_error_levels": "ERROR"}, "f: [bot] log_error_levels: must be a non-empty list of level names"),
     ({"log_error_levels": []}, "f: [bot] log_error_levels: must be a non-empty list of level names"),
     ({"positions_query": "DELETE FROM positions"}, "f: [bot] positions_query: must be one SELECT statement"),
+    (
+        {"log_critical_messages": "Fatal"},
+        "f: [bot] log_critical_messages: must be a non-empty list of regular",
+    ),
+    ({"log_critical_messages": ["ok", "("]}, "f: [bot] log_critical_messages[1]: not a regular expression ("),
+    (
+        {"log_heartbeat": "beat (?P<id>\\d+)"},
+        "f: [bot] log_heartbeat: its only named group may be (?P<pid>...)",
+    ),
+    ({"log_kill_switch_on": ""}, "f: [bot] log_kill_switch_on: must be a non-empty string, got ''"),
+    ({"log_kill_switch_off": "[x"}, "f: [bot] log_kill_switch_off: not a regular expression ("),
     ({"positions_query": "SELECT 1; SELECT 2"}, "f: [bot] positions_query: must be one SELECT statement"),
     (
         {"positions_query": "SELECT 1", "positions_table": "t"},

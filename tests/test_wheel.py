@@ -20,6 +20,7 @@ import pytest
 from readiness.catalogue import catalogue_specs
 
 from .helpers import REPO, outcomes
+from .test_profiles import _gridbot
 
 OPERATOR_PYPROJECT = """[project]
 name = "their-bot"
@@ -151,3 +152,38 @@ def test_a_narrowed_gate_in_an_operator_folder_does_not_pass(operator_python: Pa
     assert done.returncode == 1, done.stdout[-3000:]
     assert report["partial"] is True and report["verdict"] == "NO-GO"
     assert "partial run — not a sign-off" in done.stdout
+
+
+def test_an_operators_own_profile_in_their_folder_reads_their_bot(
+    operator_python: Path, bot_repo: Path, tmp_path: Path
+) -> None:
+    """The worked example of docs/profiles.md, kept in the bot's repo beside its checks."""
+    (bot_repo / "gridbot_profile.py").write_text(
+        (REPO / "docs" / "examples" / "gridbot_profile.py").read_text()
+    )
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        env = {
+            k: v
+            for k, v in _gridbot(
+                tmp_path, sleeper.pid, {"max_exposure_usdt": 500, "max_positions": 3}
+            ).items()
+            if k != "PYTHONPATH"
+        }
+        done = subprocess.run(
+            [str(operator_python), "-m", "pytest", "-m", "preflight or postdeploy", "--target", "sandbox"],
+            cwd=bot_repo,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, **env},
+            check=False,
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    report = json.loads((bot_repo / "reports" / "readiness-preflight-postdeploy.json").read_text("utf-8"))
+    got = outcomes(report)
+    read = ("positions.db_healthy", "positions.values_sane", "risk.config_valid", "deploy.process_running")
+    assert {cid: got[cid] for cid in read} == dict.fromkeys(read, "passed"), done.stdout[-3000:]
+    assert got["audit.present_writable"] == "not_applicable"

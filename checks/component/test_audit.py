@@ -21,7 +21,7 @@ Trail = AuditResult | TrailUnreadable | None  # what the `audit_trail` fixture g
 
 
 def _validated(readiness: CheckContext, audit_trail: Trail) -> AuditResult:
-    readiness.require("audit_trail")
+    readiness.require_audit_trail()
     if not isinstance(audit_trail, AuditResult):
         readiness.fail(f"{audit_trail}" if audit_trail else UNREADABLE)
     return audit_trail
@@ -36,7 +36,7 @@ def _validated(readiness: CheckContext, audit_trail: Trail) -> AuditResult:
     "to the file and its folder.",
 )
 def test_present_writable(readiness: CheckContext, audit_trail: Trail) -> None:
-    readiness.require("audit_trail")
+    readiness.require_audit_trail()
     path = readiness.settings.audit_trail
     assert path is not None
     if isinstance(audit_trail, TrailUnreadable) or not path.is_file():

@@ -8,26 +8,18 @@ from readiness.context import CheckContext
 from readiness.probes import files
 from readiness.settings import Settings
 
-#: What a deployment of the bot needs besides the network's Binance credentials.
-REQUIRED = (
-    "telegram_bot_token",
-    "telegram_chat_id",
-    "audit_trail",
-    "positions_db",
-    "risk_config",
-    "log_file",
-    "pid_file",
-    "risk_manager",
-)
+#: What a deployment needs besides the network's Binance credentials and the bot's own settings.
+TELEGRAM = ("telegram_bot_token", "telegram_chat_id")
 BINANCE = {
     "testnet": ("binance_testnet_api_key", "binance_testnet_api_secret"),
     "mainnet": ("binance_api_key", "binance_api_secret"),
 }
 
 
-def required_settings(settings: Settings) -> tuple[str, ...]:
-    """The settings the selected target needs; the sandbox emulates mainnet, so it needs mainnet keys."""
-    return (*REQUIRED[:2], *BINANCE[settings.network], *REQUIRED[2:])
+def required_settings(settings: Settings, bot: tuple[str, ...]) -> tuple[str, ...]:
+    """The settings the selected target needs (the sandbox emulates mainnet, so it needs mainnet
+    keys), then the ones the bot's profile reads it by."""
+    return (*TELEGRAM, *BINANCE[settings.network], *bot)
 
 
 @pytest.mark.readiness(
@@ -36,11 +28,11 @@ def required_settings(settings: Settings) -> tuple[str, ...]:
     tier=1,
     title="Every setting the target needs is set",
     remediation="Set the missing variables: secrets in .env or the environment, the bot's file paths and "
-    "risk-manager factory there or in readiness.toml.",
+    "the rest there or in readiness.toml.",
 )
 def test_config_complete(readiness: CheckContext) -> None:
     settings = readiness.settings
-    needed = required_settings(settings)
+    needed = required_settings(settings, readiness.profile.bot_settings)
     missing = [Settings.env_name(name) for name in needed if getattr(settings, name) in (None, "")]
     readiness.metric("settings_missing", len(missing), threshold=0)
     if missing:
@@ -49,7 +41,7 @@ def test_config_complete(readiness: CheckContext) -> None:
             f"{len(missing)} of {len(needed)} settings missing for target {settings.target}: "
             f"{', '.join(missing)}",
             remediation=f"Set {', '.join(missing)} in {where} or the environment "
-            "(non-secret paths and the factory may also go in readiness.toml).",
+            "(settings that are not secrets may also go in readiness.toml).",
         )
 
 

@@ -25,7 +25,7 @@ def _db_path(readiness: CheckContext) -> Path:
     remediation="Point READINESS_POSITIONS_DB at the bot's SQLite DB; restore a damaged one from backup.",
 )
 def test_db_healthy(readiness: CheckContext) -> None:
-    health = files.db_health(_db_path(readiness), readiness.settings.bot)
+    health = files.db_health(_db_path(readiness), readiness.profile.names)
     if health.rows is not None:
         readiness.metric("rows", health.rows)
     if health.problems:
@@ -44,10 +44,10 @@ def test_db_healthy(readiness: CheckContext) -> None:
 def test_values_sane(readiness: CheckContext) -> None:
     path = _db_path(readiness)
     try:
-        rows = files.read_positions(path, readiness.settings.bot)
+        rows = files.read_positions(path, readiness.profile.names)
     except files.ProbeError as exc:
         readiness.fail(str(exc), remediation=exc.remediation)
     readiness.metric("open_positions", sum(row.is_open for row in rows))
-    problems = files.value_problems(rows, readiness.settings.bot)
+    problems = files.value_problems(rows, readiness.profile.names)
     if problems:
         readiness.fail(f"positions DB {path}: {len(problems)} problem(s): {files.listed(problems)}")

@@ -1,11 +1,10 @@
-"""The bot's risk config: valid TOML, every limit present, positive and consistent."""
+"""The bot's risk config, judged by its profile: every limit present, positive and consistent."""
 
 from __future__ import annotations
 
 import pytest
 
 from readiness.context import CheckContext
-from readiness.probes import files
 
 
 @pytest.mark.readiness(
@@ -20,9 +19,11 @@ def test_config_valid(readiness: CheckContext) -> None:
     readiness.require("risk_config")
     path = readiness.settings.risk_config
     assert path is not None
-    config = files.read_risk_config(path, readiness.settings.bot)
+    config = readiness.profile.read_risk_limits(path)
     for warning in config.warnings:
         readiness.warn(warning)
+    for note in config.notes:
+        readiness.note(note)
     if "max_position_usdt" in config.values:
         readiness.metric("max_position_usdt", config.values["max_position_usdt"], unit="USDT")
     if config.problems:

@@ -8,6 +8,7 @@ read their files from the end, read-only.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
@@ -51,18 +52,26 @@ def _minutes(seconds: float) -> str:
 # -- the process -------------------------------------------------------------------------------
 
 
+def _process(readiness: CheckContext) -> process.ProcessState:
+    """The bot's process, from its PID file or (a profile with a heartbeat line) its log."""
+    names = readiness.profile.names
+    source = process.locate(readiness.settings, names)
+    if source is None:
+        readiness.require(*process.settings_to_locate(names))
+    assert source is not None
+    return process.inspect(source)
+
+
 @pytest.mark.readiness(
     id="deploy.process_running",
     layer="deployment",
     tier=1,
-    title="The bot's process (from its PID file) is alive and not a zombie",
+    title="The bot's process (from its PID file or its heartbeat line) is alive and not a zombie",
     remediation="Start the bot (or find out from its log why it died) and check that READINESS_PID_FILE "
-    "is the file it writes its PID to.",
+    "is the file it writes its PID to (or, for a bot that logs its PID, that READINESS_LOG_FILE is its log).",
 )
 def test_process_running(readiness: CheckContext) -> None:
-    readiness.require("pid_file")
-    assert readiness.settings.pid_file is not None
-    state = process.inspect(readiness.settings.pid_file)
+    state = _process(readiness)
     if state.problem:
         readiness.fail(state.problem)
     if state.uptime_s is not None:
@@ -79,9 +88,7 @@ def test_process_running(readiness: CheckContext) -> None:
     "READINESS_MAX_RSS_MB if the host has room.",
 )
 def test_process_memory(readiness: CheckContext) -> None:
-    readiness.require("pid_file")
-    assert readiness.settings.pid_file is not None
-    state = process.inspect(readiness.settings.pid_file)
+    state = _process(readiness)
     if state.problem:
         readiness.fail(state.problem)
     limit = readiness.settings.max_rss_mb
@@ -106,14 +113,16 @@ def test_process_memory(readiness: CheckContext) -> None:
 @pytest.fixture(scope="session")
 def log_scan(pytestconfig: pytest.Config) -> logs.LogScan | None:
     """The log's last window, scanned once for both log checks."""
-    settings = pytestconfig.stash[state_key].settings
-    if settings.log_file is None:
+    state = pytestconfig.stash[state_key]
+    names = state.profile.names
+    if state.settings.log_file is None:
         return None
     return logs.scan_log(
-        settings.log_file,
+        state.settings.log_file,
         lookback_s=LOG_LOOKBACK_S,
-        critical_levels=settings.bot.log_critical_levels,
-        error_levels=settings.bot.log_error_levels,
+        critical_levels=names.log_critical_levels,
+        error_levels=names.log_error_levels,
+        critical_messages=names.log_critical_messages,
     )
 
 
@@ -143,7 +152,7 @@ def test_no_critical_logs(readiness: CheckContext, log_scan: logs.LogScan | None
     if scan.critical:
         where = "" if scan.dated else " (no timestamps recognised: the whole log was read)"
         readiness.fail(
-            f"{scan.critical} {'/'.join(readiness.settings.bot.log_critical_levels)} record(s) in the last "
+            f"{scan.critical} {_critical(readiness)} record(s) in the last "
             f"{_minutes(LOG_LOOKBACK_S)} of the log{where}: "
             + _lines(scan.path, scan.critical_lines[-SHOW_LINES:], scan.critical)
         )
@@ -173,6 +182,13 @@ def test_error_rate(readiness: CheckContext, log_scan: logs.LogScan | None) -> N
 
 
 # -- secrets -----------------------------------------------------------------------------------
+
+
+def _critical(readiness: CheckContext) -> str:
+    """What counts as critical, for the message: the levels, and the profile's fatal messages."""
+    names = readiness.profile.names
+    levels = "/".join(names.log_critical_levels)
+    return f"{levels} or fatal-message" if names.log_critical_messages else levels
 
 
 def _secret_values(readiness: CheckContext) -> dict[str, str]:
@@ -231,14 +247,14 @@ def test_secrets_not_in_logs(readiness: CheckContext) -> None:
 @pytest.fixture(scope="session")
 def trail_figures(pytestconfig: pytest.Config) -> trail.TrailFigures | None:
     """The trail's last hour, read once for the four checks that count in it."""
-    settings = pytestconfig.stash[state_key].settings
-    if settings.audit_trail is None:
+    state = pytestconfig.stash[state_key]
+    if state.settings.audit_trail is None or state.profile.no_audit_trail:
         return None
-    return trail.read_trail(settings.audit_trail, lookback_s=OPS_LOOKBACK_S, names=settings.bot)
+    return trail.read_trail(state.settings.audit_trail, lookback_s=OPS_LOOKBACK_S, names=state.profile.names)
 
 
 def _trail(readiness: CheckContext, figures: trail.TrailFigures | None) -> trail.TrailFigures:
-    readiness.require("audit_trail")
+    readiness.require_audit_trail()
     assert figures is not None
     if figures.problem:
         readiness.fail(
@@ -253,31 +269,37 @@ def _trail(readiness: CheckContext, figures: trail.TrailFigures | None) -> trail
     id="deploy.recent_activity",
     layer="deployment",
     tier=2,
-    title="The audit trail's newest event is at most 5 minutes old",
+    title="The bot's newest sign of life (audit event, or heartbeat line) is at most 5 minutes old",
     remediation="The bot records nothing: check that it is not hung (stack dump, CPU), that it still "
-    "writes to READINESS_AUDIT_TRAIL (not to a rotated or deleted file), and restart it.",
+    "writes to READINESS_AUDIT_TRAIL or READINESS_LOG_FILE (not to a rotated or deleted file), and "
+    "restart it.",
 )
 def test_recent_activity(readiness: CheckContext, trail_figures: trail.TrailFigures | None) -> None:
-    figures = _trail(readiness, trail_figures)
-    age = figures.age_s()
-    if age is None:
-        if figures.lines == 0:
-            readiness.fail(f"audit trail {figures.path} is empty: the bot has recorded no events")
-        readiness.fail(
-            f"audit trail {figures.path}: none of its {figures.lines} lines holds a JSON event with a "
-            "timestamp (see audit.jsonl_valid)"
-        )
+    heartbeat = readiness.profile.names.log_heartbeat
+    if readiness.profile.no_audit_trail and heartbeat is not None:
+        readiness.require("log_file")
+        assert readiness.settings.log_file is not None
+        beat = logs.newest_heartbeat(readiness.settings.log_file, heartbeat)
+        if beat.problem or beat.at is None:
+            readiness.fail(beat.problem or f"{beat.where()} has no timestamp to date it by")
+        age, what, newest = time.time() - beat.at, beat.where(), beat.at
+    else:
+        figures = _trail(readiness, trail_figures)
+        age = figures.age_s()
+        if age is None:
+            if figures.lines == 0:
+                readiness.fail(f"audit trail {figures.path} is empty: the bot has recorded no events")
+            readiness.fail(
+                f"audit trail {figures.path}: none of its {figures.lines} lines holds a JSON event with a "
+                "timestamp (see audit.jsonl_valid)"
+            )
+        what, newest = f"the newest event in audit trail {figures.path}", figures.newest or 0.0
     readiness.metric("last_event_age", round(max(age, 0.0), 1), unit="s", threshold=MAX_TRAIL_AGE_S)
     if age > MAX_TRAIL_AGE_S:
-        newest = dt.datetime.fromtimestamp(figures.newest or 0.0, dt.UTC).isoformat(timespec="seconds")
-        readiness.fail(
-            f"the newest event in audit trail {figures.path} is {age / 60:.1f} min old ({newest}); "
-            f"limit {_minutes(MAX_TRAIL_AGE_S)}"
-        )
+        stamp = dt.datetime.fromtimestamp(newest, dt.UTC).isoformat(timespec="seconds")
+        readiness.fail(f"{what} is {age / 60:.1f} min old ({stamp}); limit {_minutes(MAX_TRAIL_AGE_S)}")
     if age < -60:
-        readiness.warn(
-            f"the newest event in {figures.path} lies {-age:.0f} s in the future: check the clocks"
-        )
+        readiness.warn(f"{what} lies {-age:.0f} s in the future: check the clocks")
 
 
 @pytest.mark.readiness(

@@ -3,13 +3,11 @@ risk config). Reads only; the risk manager is asked, never switched."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
 from readiness.context import CheckContext
 from readiness.probes import drill, files
-from readiness.probes.risk import RiskManager, load_risk_manager
+from readiness.profiles.protocol import KillSwitch
 
 #: A BUY this small must pass any sane limit; capped at half the limit for tiny configs.
 SMALL_BUY_USDT = 20.0
@@ -28,12 +26,14 @@ OVER_LIMIT_FACTOR = 2.0
     "bug or a manual edit.",
 )
 def test_tracker_audit_consistent(readiness: CheckContext) -> None:
-    readiness.require("positions_db", "audit_trail")
+    readiness.require_audit_trail()
+    readiness.require("positions_db")
     db, trail = readiness.settings.positions_db, readiness.settings.audit_trail
     assert db is not None and trail is not None
+    names = readiness.profile.names
     try:
-        db_open = files.open_quantities(files.read_positions(db, readiness.settings.bot))
-        audit = files.audit_positions(trail, readiness.settings.bot)
+        db_open = files.open_quantities(files.read_positions(db, names))
+        audit = files.audit_positions(trail, names)
     except files.ProbeError as exc:
         readiness.fail(str(exc), remediation=exc.remediation)
     readiness.metric("open_positions", len(db_open))
@@ -55,49 +55,42 @@ def test_tracker_audit_consistent(readiness: CheckContext) -> None:
     "max_position_usdt from the risk config.",
 )
 def test_risk_manager_contract(readiness: CheckContext) -> None:
-    readiness.require("risk_manager", "risk_config")
-    settings = readiness.settings
-    assert settings.risk_manager is not None and settings.risk_config is not None
-    limit = files.read_risk_config(settings.risk_config, settings.bot).values.get("max_position_usdt")
+    profile, settings = readiness.profile, readiness.settings
+    if profile.no_order_validation:
+        readiness.not_applicable(profile.no_order_validation)
+    readiness.require(*profile.kill_switch_settings, "risk_config")
+    assert settings.risk_config is not None
+    limit = profile.read_risk_limits(settings.risk_config).values.get("max_position_usdt")
     if limit is None:
         readiness.fail(
             f"no valid max_position_usdt in risk config {settings.risk_config} (see risk.config_valid)"
         )
-    try:
-        manager = load_risk_manager(settings.risk_manager)
-    except Exception as exc:
-        readiness.fail(
-            f"READINESS_RISK_MANAGER={settings.risk_manager}: {exc}",
-            remediation="Point READINESS_RISK_MANAGER at the bot's risk-manager factory; start the bot.",
-        )
+    switch = profile.kill_switch(settings, drill=False)
     try:
         with drill.exclusive(drill.lock_key(settings), shared=True):  # never mid-drill
-            _exercise(readiness, manager, settings.symbol, limit)
+            _exercise(readiness, switch, settings.symbol, limit)
     finally:
-        close = getattr(manager, "close", None)
-        if callable(close):
-            with contextlib.suppress(Exception):
-                close()
+        switch.close()
 
 
-def _exercise(readiness: CheckContext, manager: RiskManager, symbol: str, limit: float) -> None:
+def _exercise(readiness: CheckContext, switch: KillSwitch, symbol: str, limit: float) -> None:
     """Read the kill switch and ask two questions; never flip the switch."""
     small = min(SMALL_BUY_USDT, limit / 2)
     over = limit * OVER_LIMIT_FACTOR
-    answers: list[tuple[bool, str]] = []
     try:
-        if manager.kill_switch_active:
+        if switch.is_active():
             readiness.fail(
                 "the kill switch is active, so no BUY can be validated (see system.killswitch_inactive)"
             )
-        for qty in (small, over):
-            answer: object = manager.validate_trade(symbol, "BUY", qty)
-            if not (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool)):
-                readiness.fail(f"validate_trade returned {answer!r:.80}, not (allowed: bool, reason: str)")
-            answers.append((answer[0], str(answer[1])))
+        (small_ok, small_reason), (over_ok, over_reason) = (
+            switch.trade_allowed(symbol, "BUY", qty) for qty in (small, over)
+        )
     except Exception as exc:  # readiness.fail raises a BaseException, which passes through
-        readiness.fail(f"the risk manager failed: {type(exc).__name__}: {exc}")
-    (small_ok, small_reason), (over_ok, over_reason) = answers
+        readiness.fail(
+            f"{switch.where}: {type(exc).__name__}: {exc}",
+            remediation=f"Point {readiness.variables(*readiness.profile.kill_switch_settings)} at the bot; "
+            "start the bot.",
+        )
     readiness.metric("max_position_usdt", limit, unit="USDT")
     if not small_ok:
         readiness.fail(

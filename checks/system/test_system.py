@@ -8,7 +8,6 @@ import pytest
 
 from readiness.context import CheckContext
 from readiness.probes import drill, host
-from readiness.probes.risk import load_risk_manager
 
 BOT_FILES = ("audit_trail", "positions_db", "risk_config", "log_file", "pid_file")
 
@@ -73,19 +72,23 @@ def test_memory_available(readiness: CheckContext) -> None:
     layer="system",
     tier=1,
     title="The kill switch is off before deployment",
-    remediation="Find out why the kill switch is on (audit trail: kill_switch_activated), fix it, "
-    "then deactivate it through the risk manager.",
+    remediation="Find out why the kill switch is on (the audit trail's kill_switch_activated, or the bot's "
+    "log), fix it, then deactivate it through the risk manager (freqtrade: /start).",
 )
 def test_killswitch_inactive(readiness: CheckContext) -> None:
-    readiness.require("risk_manager")
-    assert readiness.settings.risk_manager is not None
+    profile = readiness.profile
+    readiness.require(*profile.kill_switch_settings)
+    switch = profile.kill_switch(readiness.settings, drill=False)
     try:
         with drill.exclusive(drill.lock_key(readiness.settings), shared=True):  # not mid-drill
-            active = load_risk_manager(readiness.settings.risk_manager).kill_switch_active
+            active = switch.is_active()
     except Exception as exc:
         readiness.fail(
-            f"READINESS_RISK_MANAGER={readiness.settings.risk_manager}: {exc}",
-            remediation="Point READINESS_RISK_MANAGER at the bot's risk-manager factory; start the bot.",
+            f"{switch.where}: {exc}",
+            remediation=f"Point {readiness.variables(*profile.kill_switch_settings)} at the bot (start it if "
+            "it is down), then run the check again.",
         )
+    finally:
+        switch.close()
     if active:
-        readiness.fail("the kill switch is active: the bot would refuse every BUY")
+        readiness.fail(f"the kill switch is active: the bot would refuse every BUY ({switch.where})")

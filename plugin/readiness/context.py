@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import pytest
 from _pytest.outcomes import Skipped
 
+from .profiles.protocol import BotProfile
 from .redact import Redactor
 from .settings import Settings
 from .spec import CheckSpec
@@ -32,6 +33,7 @@ class CheckRuntime:
 
     metrics: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     remediation: str | None = None
     kind: str | None = None  # "not_applicable" | "blocked" once the check ended that way
     reason: str = ""  # why it ended that way
@@ -41,6 +43,7 @@ class CheckRuntime:
         return {
             "metrics": list(self.metrics),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "remediation": self.remediation,
             "kind": self.kind,
             "reason": self.reason,
@@ -51,9 +54,18 @@ class CheckRuntime:
 class CheckContext:
     """The object the ``readiness`` fixture gives a check."""
 
-    def __init__(self, spec: CheckSpec, runtime: CheckRuntime, settings: Settings, redact: Redactor) -> None:
+    def __init__(
+        self,
+        spec: CheckSpec,
+        runtime: CheckRuntime,
+        settings: Settings,
+        profile: BotProfile,
+        redact: Redactor,
+    ) -> None:
         self.spec = spec
         self.settings = settings
+        #: How to read this bot (``READINESS_BOT_PROFILE``).
+        self.profile = profile
         self._runtime = runtime
         self._redact = redact
 
@@ -75,6 +87,10 @@ class CheckContext:
         """Let a passing check end ``warned``: it works, but someone should look."""
         self._runtime.warnings.append(self._redact(str(message)))
 
+    def note(self, message: str) -> None:
+        """Say something the report should show without judging it (a passing check stays passed)."""
+        self._runtime.notes.append(self._redact(str(message)))
+
     def not_applicable(self, reason: str) -> NoReturn:
         """End the check ``not_applicable`` (it leaves the score), e.g. no /sapi on testnet."""
         self._runtime.kind, self._runtime.reason = "not_applicable", self._redact(str(reason))
@@ -89,6 +105,17 @@ class CheckContext:
         if remediation is not None:
             self._runtime.remediation = self._redact(remediation)
         raise pytest.fail.Exception(self._redact(message), pytrace=False) from None
+
+    @staticmethod
+    def variables(*names: str) -> str:
+        """The variables an operator sets for these settings, for messages ("A and B")."""
+        return " and ".join(Settings.env_name(name) for name in names)
+
+    def require_audit_trail(self) -> None:
+        """End not applicable when the bot keeps no audit trail; skip unless it is configured."""
+        if self.profile.no_audit_trail:
+            self.not_applicable(self.profile.no_audit_trail)
+        self.require("audit_trail")
 
     def require(self, *names: str) -> None:
         """Skip, naming the exact variables to set, unless these settings are configured."""

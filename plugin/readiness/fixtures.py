@@ -21,7 +21,8 @@ def readiness(request: pytest.FixtureRequest) -> CheckContext:
     if spec_key not in node.stash:
         pytest.fail(f"{node.nodeid}: the readiness fixture needs @pytest.mark.readiness(...)", pytrace=False)
     state = request.config.stash[state_key]
-    return CheckContext(node.stash[spec_key], node.stash[runtime_key], state.settings, state.redact)
+    runtime = node.stash[runtime_key]
+    return CheckContext(node.stash[spec_key], runtime, state.settings, state.profile, state.redact)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -43,7 +44,7 @@ def audit_trail(request: pytest.FixtureRequest) -> AuditResult | TrailUnreadable
         return None
     try:
         return validate_file(
-            path, state.settings.bot.audit_config(), cache_dir=default_cache_dir(state.out_dir)
+            path, state.profile.names.audit_config(), cache_dir=default_cache_dir(state.out_dir)
         )
     except TrailUnreadable as exc:
         return exc

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .profiles.loading import load_profile
+from .profiles.protocol import ProfileError
 from .redact import Redactor
 from .scoring import Thresholds
 from .settings import Settings, SettingsError, load_settings
@@ -159,8 +161,13 @@ def build_state(config: pytest.Config, sandbox_env_file: Path | None = None) -> 
         raise pytest.UsageError("--drill is refused on target mainnet: drills change the bot's state")
     out_option, _ = _option_or_ini(config, "readiness_dir")
     base = Path(config.invocation_params.dir) if config.getoption("readiness_dir") else Path(config.rootpath)
+    try:
+        profile = load_profile(settings)
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
     return RunState(
         settings=settings,
+        profile=profile,
         redact=Redactor.from_environ(environ, settings.secrets()),
         thresholds=Thresholds(go=go, conditional=conditional),
         waivers=_waivers(config),

@@ -109,7 +109,7 @@ class ResultCollector:
             elif data.get("warnings"):
                 outcome, message = Outcome.WARNED, "; ".join(data["warnings"])
             else:
-                outcome, message = Outcome.PASSED, ""
+                outcome, message = Outcome.PASSED, "; ".join(data.get("notes", []))
         if teardown is not None and teardown.failed:
             problem = f"teardown failed: {_message(teardown)}"
             if outcome in (Outcome.PASSED, Outcome.WARNED, Outcome.NOT_APPLICABLE, Outcome.SKIPPED):

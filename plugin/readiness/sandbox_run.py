@@ -36,7 +36,9 @@ def start(config: pytest.Config, state: RunState) -> None:
     from .sandbox.session import Sandbox, SandboxError  # the emulators load only when asked for
 
     try:
-        sandbox = Sandbox(latency_ms=latency or 0.0, faults=faults)
+        sandbox = Sandbox(
+            latency_ms=latency or 0.0, faults=faults, host_bot=state.profile.name == "reference"
+        )
     except SandboxError as exc:
         raise pytest.UsageError(f"--sandbox-fault: {exc}") from None
     config.stash[sandbox_key] = sandbox

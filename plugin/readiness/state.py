@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .context import CheckRuntime
+from .profiles.protocol import BotProfile
 from .redact import Redactor
 from .results import ResultCollector
 from .scoring import Thresholds
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 @dataclass(slots=True)
 class RunState:
     settings: Settings
+    profile: BotProfile
     redact: Redactor
     thresholds: Thresholds
     waivers: list[Waiver]

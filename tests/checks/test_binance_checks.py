@@ -21,6 +21,7 @@ import pytest
 
 from readiness.catalogue import catalogue_specs
 from readiness.context import CheckContext, CheckRuntime
+from readiness.profiles.loading import load_profile
 from readiness.redact import Redactor
 from readiness.sandbox.binance import BinanceEmulator
 from readiness.sandbox.server import BackgroundServer
@@ -477,7 +478,8 @@ async def _endpoint_check_alone(scenario: Scenario) -> tuple[str, CheckRuntime]:
     probes.start(PROBES, settings, {spec.id})
     await asyncio.sleep(0)  # let the probes begin, as they do in a session before its first check
     try:
-        await test_endpoint_matches_target(CheckContext(spec, runtime, settings, Redactor()), probes)
+        context = CheckContext(spec, runtime, settings, load_profile(settings), Redactor())
+        await test_endpoint_matches_target(context, probes)
     except pytest.fail.Exception as failure:
         return str(failure), runtime
     finally:

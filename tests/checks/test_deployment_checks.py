@@ -368,7 +368,7 @@ def test_zombie_and_reused_pid_are_not_running(tmp_path: Path) -> None:
         while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
             time.sleep(0.01)
         pid_file.write_text(f"{zombie.pid}\n")
-        state = process.inspect(pid_file)
+        state = process.inspect(process.from_pid_file(pid_file))
         assert state.problem is not None
         assert state.problem.startswith(f"pid {zombie.pid} (")
         assert f"from PID file {pid_file} is a zombie" in state.problem
@@ -376,8 +376,8 @@ def test_zombie_and_reused_pid_are_not_running(tmp_path: Path) -> None:
         zombie.wait()
     pid_file.write_text(f"{os.getpid()}\n")
     os.utime(pid_file, (time.time(), psutil.Process().create_time() - 60))
-    state = process.inspect(pid_file)
+    state = process.inspect(process.from_pid_file(pid_file))
     assert state.problem is not None and "the bot died and its PID was reused" in state.problem
     os.utime(pid_file)
-    state = process.inspect(pid_file)
+    state = process.inspect(process.from_pid_file(pid_file))
     assert state.problem is None and state.rss_mb is not None and state.rss_mb > 0

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from readiness.probes import drill
+from readiness.profiles.reference import RiskManagerSwitch
 
 from ..helpers import check_entry, outcomes, run_catalogue
 
@@ -150,8 +151,8 @@ def test_healthy_sandbox_passes_every_drill_fast(tmp_path: Path) -> None:
             "killswitch_ignores_buys",
             {},
             "drill.killswitch_activation",
-            "1 of 5 activation criteria failed: buy_rejected: validate_trade('BTCUSDT', 'BUY', 10) was "
-            "allowed while the switch was active *",
+            "1 of 5 activation criteria failed: buy_rejected: a BUY of 10 USDT BTCUSDT was allowed while "
+            "the switch was active *",
             "must reject every BUY",
             id="killswitch_ignores_buys",
         ),
@@ -289,7 +290,7 @@ def test_the_switch_is_put_back_even_when_the_drill_fails(found: bool) -> None:
     FakeManager.active = found
     with (
         pytest.raises(RuntimeError, match="drill failed midway"),
-        drill.kill_switch_as_found(f"{__name__}:FakeManager") as guard,
+        drill.kill_switch_as_found(RiskManagerSwitch(f"{__name__}:FakeManager")) as guard,
     ):
         assert guard.remember() is found
         guard.switch(not found, "drill")

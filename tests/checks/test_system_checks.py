@@ -30,7 +30,7 @@ def test_healthy_sandbox_passes_the_system_layer(tmp_path: Path) -> None:
             "system.killswitch_inactive",
             ["--sandbox-fault", "bot_killswitch_active"],
             {},
-            "the kill switch is active: the bot would refuse every BUY",
+            "the kill switch is active: the bot would refuse every BUY (READINESS_RISK_MANAGER=*)",
             "deactivate it through the risk manager",
         ),
         (

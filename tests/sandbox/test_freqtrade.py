@@ -11,25 +11,30 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import http.server
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 import httpx
+import psutil
 import pytest
 
-from readiness.profiles.freqtrade import TRADES_AS_POSITIONS
+from readiness.probes.logs import newest_heartbeat
+from readiness.profiles.freqtrade import NAMES, TRADES_AS_POSITIONS
 
 from ..helpers import check_entry, outcomes, run_catalogue
 from .conftest import Served, point_ccxt
@@ -43,6 +48,8 @@ TIMEFRAME_MS = 300_000
 START_S = 90
 WAIT_S = 30
 STOP_S = 20
+#: freqtrade logs "Bot heartbeat. PID=..." this often (its default is 60 s).
+HEARTBEAT_S = 5
 
 
 def _freqtrade() -> str:
@@ -79,6 +86,7 @@ def _config(served: Served, user_data: Path, port: int, auth: tuple[str, str]) -
         "stake_currency": "USDT",
         "stake_amount": 100,
         "max_open_trades": len(PAIRS),
+        "stoploss": -0.1,
         "timeframe": "5m",
         "strategy": "SampleStrategy",
         "user_data_dir": str(user_data),
@@ -104,26 +112,38 @@ def _config(served: Served, user_data: Path, port: int, auth: tuple[str, str]) -
             "password": auth[1],
             "jwt_secret_key": secrets.token_hex(32),
         },
-        "internals": {"process_throttle_secs": 1, "heartbeat_interval": 0},
+        "internals": {"process_throttle_secs": 1, "heartbeat_interval": HEARTBEAT_S},
     }
 
 
 @dataclass
 class Bot:
-    """A running freqtrade, its REST API and the file its output goes to."""
+    """A running freqtrade, its REST API, the command that starts it and the files it writes."""
 
     process: subprocess.Popen[bytes]
     api: httpx.Client
-    log: Path
+    log: Path  # its logfile (--logfile)
+    output_file: Path  # what it printed (start-up failures before its logging is set up)
+    command: list[str]
+    config: Path
+    user_data: Path
+    url: str
+    auth: tuple[str, str]
 
     def output(self) -> str:
-        return self.log.read_text("utf-8", errors="replace")[-6000:]
+        text = self.output_file.read_text("utf-8", errors="replace")
+        if self.log.exists():
+            text += self.log.read_text("utf-8", errors="replace")
+        return text[-6000:]
 
-    def poll(self, what: str, probe: Callable[[], Any], seconds: float = WAIT_S) -> Any:
-        """``probe()``'s first truthy answer; fails with freqtrade's output if it dies or never answers."""
+    def poll(
+        self, what: str, probe: Callable[[], Any], seconds: float = WAIT_S, *, first: bool = True
+    ) -> Any:
+        """``probe()``'s first truthy answer; fails with freqtrade's output if it never answers, or
+        if the process this fixture started dies (``first``: it was not replaced by a restart)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, (
+            assert not first or self.process.poll() is None, (
                 f"freqtrade exited {self.process.returncode}:\n{self.output()}"
             )
             with contextlib.suppress(httpx.TransportError):
@@ -151,7 +171,8 @@ def freqtrade(served: Served, tmp_path: Path) -> Iterator[Bot]:
     """``freqtrade trade --dry-run`` on the emulator, its API answering; stopped afterwards."""
     executable = _freqtrade()
     user_data = tmp_path / "user_data"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FREQTRADE__")}
+    # freqtrade skips its logging setup under pytest (PYTEST_VERSION), as a harness-started one does not
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FREQTRADE__", "PYTEST_"))}
     # create-userdir copies freqtrade's built-in SampleStrategy into user_data/strategies.
     made = subprocess.run(
         [executable, "create-userdir", "--userdir", str(user_data)],
@@ -167,10 +188,14 @@ def freqtrade(served: Served, tmp_path: Path) -> Iterator[Bot]:
     port, auth = _free_port(), ("readiness", secrets.token_urlsafe(12))
     config = tmp_path / "config.json"
     config.write_text(json.dumps(_config(served, user_data, port, auth)), "utf-8")
-    log = tmp_path / "freqtrade.log"
-    with log.open("wb") as sink:
+    log, output = tmp_path / "freqtrade.log", tmp_path / "freqtrade.out"
+    command = [
+        *(executable, "trade", "--dry-run", "--config", str(config), "--userdir", str(user_data)),
+        *("--logfile", str(log)),
+    ]
+    with output.open("wb") as sink:
         process = subprocess.Popen(
-            [executable, "trade", "--dry-run", "--config", str(config), "--userdir", str(user_data)],
+            command,
             cwd=tmp_path,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -178,13 +203,30 @@ def freqtrade(served: Served, tmp_path: Path) -> Iterator[Bot]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    url = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", auth=auth, timeout=10) as api:
-            bot = Bot(process, api, log)
+        with httpx.Client(base_url=f"{url}/api/v1", auth=auth, timeout=10) as api:
+            bot = Bot(process, api, log, output, command, config, user_data, url, auth)
             bot.poll("REST API", lambda: api.get("/ping").status_code == 200, START_S)
             yield bot
     finally:
         _stop(process)
+        _stop_restarted(log, process.pid)
+
+
+def _stop_restarted(log: Path, first_pid: int) -> None:
+    """Stop the freqtrade a crash drill started in place of the first (its PID is in its heartbeat)."""
+    if not log.exists():
+        return
+    beat = newest_heartbeat(log, NAMES.log_heartbeat)  # type: ignore[arg-type]
+    if beat.pid is None or beat.pid == first_pid:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(beat.pid, sig)
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(beat.pid).wait(STOP_S)
+            return
 
 
 def _analysed_candles(bot: Bot, pair: str) -> list[dict[str, Any]]:
@@ -262,3 +304,145 @@ def test_the_positions_checks_read_freqtrades_trades_by_a_query(freqtrade: Bot, 
         m for m in check_entry(report, "positions.values_sane")["metrics"] if m["name"] == "open_positions"
     ]
     assert metric["value"] == 1
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Forwards each request to freqtrade's API and notes its method and path (a test proxy)."""
+
+    target: ClassVar[str] = ""
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def _forward(self) -> None:
+        self.seen.append((self.command, self.path))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        answer = httpx.request(
+            self.command, self.target + self.path, content=body, headers=headers, timeout=30
+        )
+        self.send_response(answer.status_code)
+        self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_POST = do_DELETE = do_PUT = _forward
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the test reads :attr:`seen`."""
+
+
+@contextlib.contextmanager
+def _recording_proxy(target: str) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    seen: list[tuple[str, str]] = []
+    handler = type("Recorder", (_Recorder,), {"target": target, "seen": seen})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _profile_env(bot: Bot, api_url: str) -> dict[str, str]:
+    """freqtrade as an operator points the harness at it: its files, its API and how to start it."""
+    return {
+        "READINESS_BOT_PROFILE": "freqtrade",
+        "READINESS_POSITIONS_DB": str(bot.user_data / "trades.sqlite"),
+        "READINESS_RISK_CONFIG": str(bot.config),
+        "READINESS_LOG_FILE": str(bot.log),
+        "READINESS_BOT_API_URL": api_url,
+        "READINESS_BOT_API_USERNAME": bot.auth[0],
+        "READINESS_BOT_API_PASSWORD": bot.auth[1],
+        "READINESS_BOT_COMMAND": shlex.join(bot.command),
+    }
+
+
+def _run(folder: Path, *args: str, env: dict[str, str]) -> dict[str, Any]:
+    folder.mkdir()
+    return run_catalogue(folder, "--target", "sandbox", *args, env=env)
+
+
+AUDIT = ("audit.present_writable", "audit.jsonl_valid", "audit.sequence_intact", "audit.hash_chain_intact")
+OPS = ("ops.ws_reconnects", "ops.circuit_breaker_trips", "ops.api_latency_p95")
+READ_ONLY = {"GET"}
+
+
+def test_the_freqtrade_profile_checks_freqtrade_as_it_is(freqtrade: Bot, tmp_path: Path) -> None:
+    """freqtrade with an open trade is GO under its profile; its drills go through its API within
+    the allow-list and leave it running; stopped, it is NO-GO on deploy.process_running."""
+    bot = freqtrade
+    entered = bot.api.post("/forceenter", json={"pair": "BTC/USDT", "side": "long", "ordertype": "market"})
+    assert entered.status_code == 200, entered.text
+    bot.poll("filled entry", lambda: [t for t in bot.api.get("/status").json() if not t["has_open_orders"]])
+    bot.poll(
+        "heartbeat line", lambda: bot.log.exists() and "Bot heartbeat. PID=" in bot.log.read_text("utf-8")
+    )
+
+    with _recording_proxy(bot.url) as (api_url, seen):
+        env = _profile_env(bot, api_url)
+        report = _run(tmp_path / "preflight", "-m", "preflight or postdeploy", env=env)
+        got = outcomes(report)
+        passing = [c for c in got if c.startswith(("positions.", "deploy.")) or c == "risk.config_valid"]
+        assert {c: got[c] for c in passing} == dict.fromkeys(passing, "passed"), report["_stdout"][-4000:]
+        assert len(passing) == 8
+        for check_id in (*AUDIT, *OPS, "integration.tracker_audit_consistent"):
+            assert got[check_id] == "not_applicable", check_id
+            assert "freqtrade keeps no audit trail" in check_entry(report, check_id)["message"]
+        contract = check_entry(report, "integration.risk_manager_contract")
+        assert contract["outcome"] == "not_applicable" and "a real entry" in contract["message"]
+        assert "no counterpart" in check_entry(report, "risk.config_valid")["message"]
+        assert report["verdict"] == "GO", report["reasons"]
+        assert seen and {method for method, _ in seen} == READ_ONLY, seen
+
+        seen.clear()
+        drills = _run(tmp_path / "drill", "-m", "drill", "--drill", env=env)
+        assert outcomes(drills) == {
+            "drill.killswitch_activation": "passed",
+            "drill.killswitch_deactivation": "passed",
+            "drill.crash_recovery": "passed",
+            "drill.position_reconciliation": "not_applicable",
+        }, [(c["id"], c["outcome"], c["message"][-1500:]) for c in drills["checks"]]
+        activation = check_entry(drills, "drill.killswitch_activation")
+        assert {m["name"] for m in activation["metrics"]} >= {"buy_rejected", "sell_allowed", "change_logged"}
+        crash = check_entry(drills, "drill.crash_recovery")
+        assert "it starts running, as initial_state" in crash["message"]
+        assert "dry-run" in check_entry(drills, "drill.position_reconciliation")["message"]
+        posts = [(method, path) for method, path in seen if method != "GET"]
+        assert {path.removeprefix("/api/v1") for _, path in posts} == {"/stopentry", "/start", "/forceenter"}
+        first_entry = seen.index(next(s for s in seen if s[1].endswith("/forceenter")))
+        assert any(path.endswith("/show_config") for _, path in seen[:first_entry])
+
+    # left as found: running, its open trade kept, in a process the crash drill started
+    running = bot.poll(
+        "running state", lambda: bot.api.get("/show_config").json()["state"] == "running", first=False
+    )
+    assert running
+    assert [t["pair"] for t in bot.api.get("/status").json()] == ["BTC/USDT"]
+    beat = newest_heartbeat(bot.log, NAMES.log_heartbeat)  # type: ignore[arg-type]
+    assert beat.pid is not None and beat.pid != bot.process.pid and psutil.pid_exists(beat.pid)
+
+    # paused by someone, or asked with the wrong password: system.killswitch_inactive fails, naming why
+    assert bot.api.post("/stopentry").status_code == 200
+    paused = _run(tmp_path / "paused", "-k", "killswitch_inactive", env=_profile_env(bot, bot.url))
+    entry = check_entry(paused, "system.killswitch_inactive")
+    assert (entry["outcome"], entry["message"]) == (
+        "failed",
+        f"the kill switch is active: the bot would refuse every BUY (freqtrade's API at {bot.url})",
+    )
+    assert bot.api.post("/start").status_code == 200
+    wrong = {**_profile_env(bot, bot.url), "READINESS_BOT_API_PASSWORD": "not-the-password"}
+    refused = check_entry(
+        _run(tmp_path / "refused", "-k", "killswitch_inactive", env=wrong), "system.killswitch_inactive"
+    )
+    assert refused["outcome"] == "failed" and "refused the credentials (401)" in refused["message"]
+    assert refused["remediation"].startswith("Point READINESS_BOT_API_URL at the bot")
+
+    os.kill(beat.pid, signal.SIGTERM)
+    psutil.Process(beat.pid).wait(STOP_S)
+    stopped = _run(tmp_path / "stopped", "-m", "postdeploy", env=_profile_env(bot, bot.url))
+    entry = check_entry(stopped, "deploy.process_running")
+    assert entry["outcome"] == "failed" and f"names pid {beat.pid}, but no such process" in entry["message"]
+    assert stopped["verdict"] == "NO-GO"

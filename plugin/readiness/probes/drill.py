@@ -33,9 +33,10 @@ from typing import Any, Final
 import psutil
 
 from ..profiles.names import BotNames
+from ..profiles.protocol import KillSwitch
 from ..settings import Settings
 from .binance import REQUEST_TIMEOUT_S, USER_AGENT, guard_request, load_python_binance
-from .risk import RiskManager, load_risk_manager
+from .process import PidSource
 
 #: Seconds a kill-switch change may take to show in ``kill_switch_active``.
 SWITCH_TIMEOUT_S: Final = 5.0
@@ -64,62 +65,35 @@ class DrillError(Exception):
     """A drill step could not be carried out; the message says which and why."""
 
 
-# -- risk manager ---------------------------------------------------------------------------------
-
-
-def close_manager(manager: object) -> None:
-    """Close a risk manager if it has ``close()`` (the protocol does not require one)."""
-    close = getattr(manager, "close", None)
-    if callable(close):
-        with contextlib.suppress(Exception):
-            close()
+# -- kill switch ----------------------------------------------------------------------------------
 
 
 class KillSwitchGuard:
-    """The bot's risk manager plus the kill-switch state it was found in.
+    """The bot's kill switch (its profile's :class:`KillSwitch`) plus the state it was found in."""
 
-    The manager is loaded from the ``module:callable`` factory and re-loaded by :meth:`reconnect`
-    (after a crash drill a manager bound to the old process may be useless).
-    """
-
-    def __init__(self, factory: str) -> None:
-        self.factory = factory
-        self._manager: RiskManager | None = None
+    def __init__(self, kill_switch: KillSwitch) -> None:
+        self.kill_switch = kill_switch
         self.found: bool | None = None
 
     @property
-    def manager(self) -> RiskManager:
-        if self._manager is None:
-            self._manager = load_risk_manager(self.factory)
-        return self._manager
-
-    def reconnect(self) -> RiskManager:
-        self.close()
-        return self.manager
-
-    def close(self) -> None:
-        if self._manager is not None:
-            close_manager(self._manager)
-            self._manager = None
+    def where(self) -> str:
+        return self.kill_switch.where
 
     def switch(self, active: bool, reason: str) -> None:
-        if active:
-            self.manager.activate_kill_switch(reason)
-        else:
-            self.manager.deactivate_kill_switch(reason)
+        self.kill_switch.switch(active, reason)
 
     def wait_state(self, active: bool, timeout: float = SWITCH_TIMEOUT_S) -> bool:
-        """Poll ``kill_switch_active`` until it equals ``active``; False on timeout."""
+        """Poll the switch until it is ``active``; False on timeout."""
         deadline = time.monotonic() + timeout
         while True:
-            if bool(self.manager.kill_switch_active) is active:
+            if self.kill_switch.is_active() is active:
                 return True
             if time.monotonic() >= deadline:
                 return False
             time.sleep(POLL_S)
 
     def restore(self) -> None:
-        """Put the switch back as found; retry once on a fresh manager. Raises :class:`DrillError`."""
+        """Put the switch back as found; retry once afresh. Raises :class:`DrillError`."""
         if self.found is None:
             return
         state = "active" if self.found else "inactive"
@@ -127,48 +101,48 @@ class KillSwitchGuard:
         for attempt in range(2):
             try:
                 if attempt:
-                    self.reconnect()
-                if bool(self.manager.kill_switch_active) is not self.found:
+                    self.kill_switch.close()
+                if self.kill_switch.is_active() is not self.found:
                     self.switch(self.found, f"readiness drill: restoring the kill switch to {state}")
                 if self.wait_state(self.found):
                     return
-                problem = f"kill_switch_active still not {self.found} after {SWITCH_TIMEOUT_S:g} s"
+                problem = f"the switch is still not {state} after {SWITCH_TIMEOUT_S:g} s"
             except Exception as exc:
                 problem = f"{type(exc).__name__}: {exc}"
         raise DrillError(
-            f"could not restore the kill switch to {state} (as found before the drill): {problem}; "
-            f"set it by hand through the risk manager"
+            f"could not restore the kill switch ({self.where}) to {state}, as found before the drill: "
+            f"{problem}; set it by hand"
         )
 
     def remember(self) -> bool:
-        """Load the manager and note the switch's state: what :meth:`restore` puts back."""
-        self.found = bool(self.manager.kill_switch_active)
+        """Note the switch's state: what :meth:`restore` puts back."""
+        self.found = self.kill_switch.is_active()
         return self.found
 
 
 @contextlib.contextmanager
-def kill_switch_as_found(factory: str) -> Iterator[KillSwitchGuard]:
+def kill_switch_as_found(kill_switch: KillSwitch) -> Iterator[KillSwitchGuard]:
     """A :class:`KillSwitchGuard` whose switch is put back, on exit however left, as it was when
-    :meth:`KillSwitchGuard.remember` was called (nothing is loaded before that: a check calls it,
-    so a broken factory fails the check rather than erroring its setup)."""
-    guard = KillSwitchGuard(factory)
+    :meth:`KillSwitchGuard.remember` was called (nothing is asked before that: a check calls it,
+    so an unreachable switch fails the check rather than erroring its setup)."""
+    guard = KillSwitchGuard(kill_switch)
     try:
         yield guard
     finally:
         try:
             guard.restore()
         finally:
-            guard.close()
+            kill_switch.close()
 
 
 def answers(guard: KillSwitchGuard) -> Callable[[], bool]:
-    """A health probe: a freshly loaded risk manager answers ``kill_switch_active``."""
+    """A health probe: the switch, asked afresh, answers."""
 
     def probe() -> bool:
+        guard.kill_switch.close()
         try:
-            guard.reconnect().kill_switch_active  # noqa: B018 - the call is the probe
+            guard.kill_switch.is_active()
         except Exception:
-            guard.close()
             return False
         return True
 
@@ -176,8 +150,8 @@ def answers(guard: KillSwitchGuard) -> Callable[[], bool]:
 
 
 def lock_key(settings: Settings) -> str:
-    """What names one bot for :func:`exclusive`: its PID file, else its risk-manager factory."""
-    return str(settings.pid_file or settings.risk_manager or "bot")
+    """What names one bot for :func:`exclusive`: its PID file, else its risk manager or API."""
+    return str(settings.pid_file or settings.risk_manager or settings.bot_api_url or "bot")
 
 
 @contextlib.contextmanager
@@ -325,17 +299,6 @@ def alert_latency_s(alert: Mapping[str, Any], trigger: Mapping[str, Any] | None)
 # -- the bot's process ----------------------------------------------------------------------------
 
 
-def read_pid(pid_file: Path) -> int:
-    """The PID the file names. Raises :class:`DrillError` naming the file."""
-    try:
-        text = pid_file.read_text(encoding="ascii", errors="replace").strip()
-    except OSError as exc:
-        raise DrillError(f"PID file {pid_file}: {exc.strerror or exc}") from None
-    if not text.isdigit() or int(text) <= 0:
-        raise DrillError(f"PID file {pid_file} does not hold a process id ({text[:24]!r})")
-    return int(text)
-
-
 def live_process(pid: int) -> psutil.Process | None:
     """The process ``pid`` if it exists and has not exited (a zombie has)."""
     try:
@@ -347,21 +310,21 @@ def live_process(pid: int) -> psutil.Process | None:
     return process
 
 
-def bot_process(pid_file: Path) -> psutil.Process:
-    """The running bot the PID file names; refuses a dead or reused PID (never kill a stranger)."""
-    pid = read_pid(pid_file)
-    process = live_process(pid)
+def bot_process(source: PidSource) -> psutil.Process:
+    """The running bot the PID source names; refuses a dead or reused PID (never kill a stranger)."""
+    if source.pid is None:
+        raise DrillError(f"{source.problem}: start the bot")
+    process = live_process(source.pid)
     if process is None:
-        raise DrillError(f"PID file {pid_file} names process {pid}, which is not running: start the bot")
+        raise DrillError(f"{source.where} names process {source.pid}, which is not running: start the bot")
     try:
         started = process.create_time()
-        written = pid_file.stat().st_mtime
-    except (psutil.Error, OSError) as exc:
-        raise DrillError(f"cannot inspect process {pid} from {pid_file}: {exc}") from None
-    if started > written + PID_REUSE_TOLERANCE_S:
+    except psutil.Error as exc:
+        raise DrillError(f"cannot inspect process {source.pid} from {source.where}: {exc}") from None
+    if source.written is not None and started > source.written + PID_REUSE_TOLERANCE_S:
         raise DrillError(
-            f"PID file {pid_file} is stale: process {pid} started {started - written:.0f} s after the "
-            "file was written, so it is another program; start the bot"
+            f"{source.where} is stale: process {source.pid} started {started - source.written:.0f} s "
+            "after it was written, so it is another program; start the bot"
         )
     return process
 
@@ -388,7 +351,9 @@ def start(command: str, env: Mapping[str, str] | None = None) -> subprocess.Pope
     """Run ``READINESS_BOT_COMMAND`` in its own session (it outlives the harness if it must).
 
     Its stdin, stdout and stderr are discarded: a bot left running must not write into a pipe
-    nobody reads; it logs to its own log file.
+    nobody reads; it logs to its own log file. pytest's own variables are left out of its
+    environment: a bot that sees ``PYTEST_VERSION`` may think it is under test (freqtrade then
+    skips its logging setup and never writes its logfile).
     """
     argv = shlex.split(command)
     if not argv:
@@ -396,7 +361,9 @@ def start(command: str, env: Mapping[str, str] | None = None) -> subprocess.Pope
     try:
         proc = subprocess.Popen(
             argv,
-            env=dict(os.environ if env is None else env),
+            env={
+                k: v for k, v in (os.environ if env is None else env).items() if not k.startswith("PYTEST_")
+            },
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -409,13 +376,13 @@ def start(command: str, env: Mapping[str, str] | None = None) -> subprocess.Pope
 
 
 def wait_healthy(
-    pid_file: Path,
+    locate: Callable[[], PidSource],
     old_pid: int,
     proc: subprocess.Popen[bytes],
     probes: Sequence[Callable[[], bool]],
     timeout: float = RESTART_TIMEOUT_S,
 ) -> int:
-    """Wait until the PID file names a new live process and one of ``probes`` passes; its PID.
+    """Wait until the PID source names a new live process and one of ``probes`` passes; its PID.
 
     ``proc`` exiting non-zero ends the wait at once; exiting 0 does not (the command may be a
     launcher such as ``systemctl start`` that leaves the bot running).
@@ -425,16 +392,14 @@ def wait_healthy(
         status = proc.poll()
         if status not in (None, 0):
             raise DrillError(f"READINESS_BOT_COMMAND exited with status {status}: the bot did not restart")
-        try:
-            pid = read_pid(pid_file)
-        except DrillError:
-            pid = None
+        source = locate()
+        pid = source.pid
         fresh = pid is not None and pid != old_pid and live_process(pid) is not None
         if fresh and any(probe() for probe in probes):
             assert pid is not None
             return pid
         if time.monotonic() >= deadline:
-            where = f"PID file names {pid}" if pid is not None else f"no PID in {pid_file}"
+            where = f"{source.where} names {pid}" if pid is not None else str(source.problem)
             raise DrillError(f"the bot was not healthy within {timeout:g} s of the restart ({where})")
         time.sleep(POLL_S)
 
@@ -462,7 +427,7 @@ class Recovery:
 
 
 def crash_and_restart(
-    pid_file: Path,
+    locate: Callable[[], PidSource],
     command: str,
     probes: Sequence[Callable[[], bool]],
     *,
@@ -470,14 +435,14 @@ def crash_and_restart(
     env: Mapping[str, str] | None = None,
     timeout: float = RESTART_TIMEOUT_S,
 ) -> Recovery:
-    """SIGKILL the bot the PID file names, restart it with ``command``, wait (bounded) for health.
+    """SIGKILL the bot ``locate()`` names, restart it with ``command``, wait (bounded) for health.
 
-    Healthy: the PID file names a new live process and one of ``probes`` passes, or the audit
+    Healthy: the PID source names a new live process and one of ``probes`` passes, or the audit
     trail (if given) grew after the kill. Raises :class:`DrillError` only before the kill (nothing
     changed then); once it has killed the bot it always tries to start it again and reports what
     went wrong in :attr:`Recovery.problem`.
     """
-    process = bot_process(pid_file)
+    process = bot_process(locate())
     old_pid = process.pid
     killed_at = time.monotonic()
     problem: str | None = None
@@ -492,7 +457,7 @@ def crash_and_restart(
                 with contextlib.suppress(OSError):
                     probes = [*probes, audit_grew(mark_audit(audit_trail))]
             proc = start(command, env)
-            new_pid = wait_healthy(pid_file, old_pid, proc, probes, timeout)
+            new_pid = wait_healthy(locate, old_pid, proc, probes, timeout)
         except DrillError as exc:
             problem = f"{exc}; the bot may not be running: start it by hand"
     recovery_s = time.monotonic() - killed_at if new_pid is not None else None

@@ -420,6 +420,8 @@ class RiskConfig:
     problems: list[str]
     warnings: list[str]
     remediation: str | None = None
+    #: What the report should say about the limits without judging it.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> str:

@@ -42,6 +42,7 @@ BINARY_SHARE: Final = 0.1
 #: How many line numbers a finding keeps (counts stay exact).
 KEEP_LINES: Final = 10
 LEVEL_SPAN: Final = 64
+LINE_POLL_S: Final = 0.05
 
 #: The level names a record is levelled by (its first one), besides those a bot's profile names.
 LEVEL_NAMES: Final = ("CRITICAL", "FATAL", "ERROR", "WARNING", "WARN", "NOTICE", "INFO", "DEBUG", "TRACE")
@@ -181,6 +182,21 @@ def _is_text(line: Line) -> bool:
     return True
 
 
+#: What :func:`_classify` calls a record whose message is critical whatever its level.
+_CRITICAL_MESSAGE: Final = "critical message"
+
+
+def _classify(
+    pattern: re.Pattern[bytes], messages: tuple[re.Pattern[str], ...], data: bytes, start: int
+) -> str | None:
+    """The record's level, or :data:`_CRITICAL_MESSAGE` when its message matches a critical pattern."""
+    if messages:
+        text = data[start:].decode("utf-8", "replace")
+        if any(message.search(text) for message in messages):
+            return _CRITICAL_MESSAGE
+    return _level(pattern, data, start)
+
+
 @dataclass(slots=True)
 class _Tally:
     """CRITICAL and ERROR records of one counting mode (dated records, or whole lines)."""
@@ -193,7 +209,7 @@ class _Tally:
     error_at: list[int] = field(default_factory=list)
 
     def add(self, level: str | None, offset: int) -> None:
-        if level in self.critical_levels:
+        if level in self.critical_levels or level == _CRITICAL_MESSAGE:
             self.critical += 1
             if len(self.critical_at) < KEEP_LINES:
                 self.critical_at.append(offset)
@@ -237,9 +253,11 @@ def scan_log(
     now: float | None = None,
     critical_levels: tuple[str, ...] = CRITICAL_LEVELS,
     error_levels: tuple[str, ...] = ERROR_LEVELS,
+    critical_messages: tuple[re.Pattern[str], ...] = (),
 ) -> LogScan:
     """Count critical and error records of the last ``lookback_s`` seconds, reading from the end;
-    a record's level is its first level name (the profile's names among them)."""
+    a record's level is its first level name (the profile's names among them), and a record whose
+    message matches one of ``critical_messages`` is critical whatever its level."""
     problem = file_problem(path, "log file")
     if problem:
         return LogScan(path, lookback_s, problem)
@@ -256,7 +274,7 @@ def scan_log(
                 if not _is_text(line):
                     not_text += 1
                     continue
-                whole.add(_level(pattern, line.data, 0), line.offset)
+                whole.add(_classify(pattern, critical_messages, line.data, 0), line.offset)
                 stamp = parse_line_timestamp(line.data, now=now)
                 if stamp is None:
                     continue  # a continuation line: part of the record above it
@@ -266,7 +284,7 @@ def scan_log(
                     break
                 if moment >= cutoff:
                     records += 1
-                    dated.add(_level(pattern, line.data, end), line.offset)
+                    dated.add(_classify(pattern, critical_messages, line.data, end), line.offset)
             if lines and not_text / lines > BINARY_SHARE:
                 return LogScan(
                     path,
@@ -292,6 +310,93 @@ def scan_log(
         error_lines=tuple(sorted(numbers[o] for o in tally.error_at)),
         not_text=not_text,
     )
+
+
+# -- heartbeat ---------------------------------------------------------------------------------
+
+#: How far back from the end of the log the newest heartbeat line is looked for.
+HEARTBEAT_SCAN_BYTES: Final = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The newest line matching the bot's heartbeat pattern; ``problem`` says why there is none."""
+
+    path: Path
+    line: int | None = None
+    at: float | None = None  # the line's timestamp
+    pid: int | None = None  # its ``pid`` group
+    problem: str | None = None
+
+    def where(self) -> str:
+        return f"heartbeat line {self.path}:{self.line}"
+
+
+def newest_heartbeat(
+    path: Path, pattern: re.Pattern[str], *, max_bytes: int = HEARTBEAT_SCAN_BYTES
+) -> Heartbeat:
+    """The last line of the log matching ``pattern``, read from the end (at most ``max_bytes``)."""
+    problem = file_problem(path, "log file")
+    if problem:
+        return Heartbeat(path, problem=problem)
+    try:
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            for line in lines_backward(f):
+                if end - line.offset > max_bytes:
+                    break
+                match = pattern.search(line.data.decode("utf-8", "replace"))
+                if match is None:
+                    continue
+                stamp = parse_line_timestamp(line.data)
+                pid = match.groupdict().get("pid")
+                number = line_numbers(f, [line.offset])[line.offset]
+                return Heartbeat(
+                    path,
+                    number,
+                    stamp[0] if stamp else None,
+                    int(pid) if pid and pid.isdigit() else None,
+                )
+    except OSError as exc:
+        return Heartbeat(path, problem=f"log file {path} cannot be read ({exc.strerror or exc})")
+    within = f" in its last {max_bytes >> 20} MiB" if end > max_bytes else ""
+    problem = f"log file {path} has no heartbeat line{within} (pattern {pattern.pattern!r})"
+    return Heartbeat(path, problem=problem)
+
+
+# -- waiting for a line -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """A log line waited for: its text and timestamp."""
+
+    text: str
+    at: float | None
+
+
+def end_offset(path: Path) -> int:
+    """The log's current end: where :func:`wait_for_line` starts reading."""
+    with open(path, "rb") as f:
+        return f.seek(0, os.SEEK_END)
+
+
+def wait_for_line(path: Path, mark: int, pattern: re.Pattern[str], timeout: float) -> LogLine | None:
+    """The first complete line after ``mark`` matching ``pattern``, polling up to ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            f.seek(mark if end >= mark else 0)
+            lines = f.read().split(b"\n")[:-1]
+        for raw in lines:
+            text = raw.decode("utf-8", "replace")
+            if pattern.search(text):
+                stamp = parse_line_timestamp(raw)
+                return LogLine(text, stamp[0] if stamp else None)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(LINE_POLL_S)
 
 
 # -- secrets ------------------------------------------------------------------------------------

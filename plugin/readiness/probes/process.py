@@ -1,4 +1,7 @@
-"""The bot's running process, found through its PID file (psutil): alive, not a zombie, RSS, uptime.
+"""The bot's running process (psutil): alive, not a zombie, RSS, uptime.
+
+The process is found through its PID file, or, for a bot that writes none but logs its PID in a
+heartbeat line (freqtrade), through the newest such line of its log.
 
 Alive means the PID names an existing process that has not exited: a *stopped* process (SIGSTOP,
 a debugger) is alive, and its stall shows where it belongs, in ``deploy.recent_activity``. A PID
@@ -15,7 +18,9 @@ from typing import Final
 
 import psutil
 
-from .logs import file_problem
+from ..profiles.names import BotNames
+from ..settings import Settings
+from .logs import file_problem, newest_heartbeat
 
 MB: Final = 1024 * 1024
 #: psutil's create_time and a file's mtime come from different clocks; a PID is only judged reused
@@ -27,10 +32,51 @@ PID_MAX: Final = 1 << 22  # Linux's upper limit (/proc/sys/kernel/pid_max)
 
 
 @dataclass(frozen=True, slots=True)
-class ProcessState:
-    """What the PID file leads to; ``problem`` says, naming the file, why the bot is not running."""
+class PidSource:
+    """Where the bot's PID was read (``where``, for messages) and when that source was written."""
 
-    pid_file: Path
+    where: str
+    pid: int | None = None
+    written: float | None = None
+    problem: str | None = None
+
+
+def from_pid_file(pid_file: Path) -> PidSource:
+    pid, problem = read_pid(pid_file)
+    where = f"PID file {pid_file}"
+    if pid is None:
+        return PidSource(where, problem=problem)
+    try:
+        written: float | None = pid_file.stat().st_mtime
+    except OSError:
+        written = None
+    return PidSource(where, pid, written)
+
+
+def locate(settings: Settings, names: BotNames) -> PidSource | None:
+    """The PID file when one is set, else the bot's newest heartbeat line; None: neither is set."""
+    if settings.pid_file is not None:
+        return from_pid_file(settings.pid_file)
+    if names.log_heartbeat is None or settings.log_file is None:
+        return None
+    beat = newest_heartbeat(settings.log_file, names.log_heartbeat)
+    if beat.problem:
+        return PidSource(f"log file {settings.log_file}", problem=f"{beat.problem}: the bot is not running")
+    if beat.pid is None:
+        return PidSource(beat.where(), problem=f"{beat.where()} names no PID")
+    return PidSource(beat.where(), beat.pid, beat.at)
+
+
+def settings_to_locate(names: BotNames) -> tuple[str, ...]:
+    """What to set so :func:`locate` finds the bot (for a skip naming it)."""
+    return ("pid_file",) if names.log_heartbeat is None else ("pid_file", "log_file")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessState:
+    """What the PID source leads to; ``problem`` says, naming the source, why the bot is not running."""
+
+    where: str
     pid: int | None = None
     problem: str | None = None
     name: str = ""
@@ -62,15 +108,13 @@ def read_pid(pid_file: Path) -> tuple[int | None, str | None]:
     return pid, None
 
 
-def inspect(pid_file: Path, *, now: float | None = None) -> ProcessState:
-    """Follow the PID file to its process and read its state, RSS and uptime."""
-    pid, problem = read_pid(pid_file)
+def inspect(source: PidSource, *, now: float | None = None) -> ProcessState:
+    """Follow the PID source to its process and read its state, RSS and uptime."""
+    where, pid = source.where, source.pid
     if pid is None:
-        return ProcessState(pid_file, problem=problem)
-    gone = (
-        f"PID file {pid_file} names pid {pid}, but no such process is running: "
-        "the bot stopped without removing it (stale PID file)"
-    )
+        return ProcessState(where, problem=source.problem)
+    stale = " without removing it (stale PID file)" if where.startswith("PID file") else ""
+    gone = f"{where} names pid {pid}, but no such process is running: the bot stopped{stale}"
     try:
         process = psutil.Process(pid)
         with process.oneshot():
@@ -78,28 +122,25 @@ def inspect(pid_file: Path, *, now: float | None = None) -> ProcessState:
             name = process.name()
             created = process.create_time()
     except psutil.NoSuchProcess:
-        return ProcessState(pid_file, pid, gone)
+        return ProcessState(where, pid, gone)
     except psutil.AccessDenied:
-        return ProcessState(pid_file, pid, f"pid {pid} from PID file {pid_file}: access denied by the OS")
+        return ProcessState(where, pid, f"pid {pid} from {where}: access denied by the OS")
     if status == psutil.STATUS_ZOMBIE:
         return ProcessState(
-            pid_file,
+            where,
             pid,
-            f"pid {pid} ({name}) from PID file {pid_file} is a zombie: it exited and its parent has not "
+            f"pid {pid} ({name}) from {where} is a zombie: it exited and its parent has not "
             "reaped it; the bot is not running",
             name=name,
             status=status,
         )
-    try:
-        written = pid_file.stat().st_mtime
-    except OSError:
-        written = created
+    written = created if source.written is None else source.written
     if created > written + REUSE_TOLERANCE_S:
         return ProcessState(
-            pid_file,
+            where,
             pid,
-            f"PID file {pid_file} names pid {pid}, now a different process ({name}) that started "
-            f"{created - written:.0f} s after the file was written: the bot died and its PID was reused",
+            f"{where} names pid {pid}, now a different process ({name}) that started "
+            f"{created - written:.0f} s after it was written: the bot died and its PID was reused",
             name=name,
             status=status,
         )
@@ -110,5 +151,5 @@ def inspect(pid_file: Path, *, now: float | None = None) -> ProcessState:
     except psutil.AccessDenied:
         rss_mb, rss_problem = None, f"the OS denies reading the memory of pid {pid} ({name})"
     except psutil.NoSuchProcess:
-        return ProcessState(pid_file, pid, gone)
-    return ProcessState(pid_file, pid, None, name, status, uptime, rss_mb, rss_problem)
+        return ProcessState(where, pid, gone)
+    return ProcessState(where, pid, None, name, status, uptime, rss_mb, rss_problem)

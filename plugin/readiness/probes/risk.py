@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol, runtime_checkable
+
+from ..factories import FactoryError, resolve
 
 
 @runtime_checkable
@@ -26,17 +27,10 @@ class RiskManagerLoadError(Exception):
 
 def load_risk_manager(factory: str) -> RiskManager:
     """Import ``module:callable`` and call it; every failure says which part went wrong."""
-    module_name, _, attribute = factory.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise RiskManagerLoadError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
-    target: Any = module
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise RiskManagerLoadError(f"{module_name!r} has no attribute {attribute!r}") from None
+        target = resolve(factory)
+    except FactoryError as exc:
+        raise RiskManagerLoadError(str(exc)) from None
     try:
         manager = target()
     except Exception as exc:

@@ -83,6 +83,14 @@ class BotNames:
     #: Log levels whose lines count as critical, and as errors.
     log_critical_levels: tuple[str, ...] = CRITICAL_LEVELS
     log_error_levels: tuple[str, ...] = ERROR_LEVELS
+    #: Messages counted as critical at any level (for a bot that logs its fatal errors at ERROR).
+    log_critical_messages: tuple[re.Pattern[str], ...] = ()
+    #: A line the bot logs while alive; a ``pid`` group in it names the bot's process.
+    log_heartbeat: re.Pattern[str] | None = None
+    #: Lines the bot logs as its kill switch goes on and off (read by the drills of a bot that
+    #: keeps no audit trail).
+    log_kill_switch_on: re.Pattern[str] | None = None
+    log_kill_switch_off: re.Pattern[str] | None = None
     #: (bot's field, reference field) pairs and bot's event -> reference event, where they differ.
     _fields_back: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
     _events_back: Mapping[str, str] = field(init=False, repr=False, compare=False)
@@ -157,6 +165,16 @@ def parse_bot_table(table: Mapping[str, Any], where: str) -> BotNames:
             changes[key] = _mapping(raw, at, _MAPPINGS[key], getattr(defaults, key), sql=sql)
         elif key in _LEVELS:
             changes[key] = _levels(raw, at)
+        elif key == "log_critical_messages":
+            if not isinstance(raw, list) or not raw:
+                raise BotNamesError(f"{at}: must be a non-empty list of regular expressions, got {raw!r}")
+            changes[key] = tuple(_pattern(value, f"{at}[{i}]") for i, value in enumerate(raw))
+        elif key in ("log_kill_switch_on", "log_kill_switch_off"):
+            changes[key] = _pattern(raw, at)
+        elif key == "log_heartbeat":
+            changes[key] = heartbeat = _pattern(raw, at)
+            if heartbeat.groupindex.keys() - {"pid"}:
+                raise BotNamesError(f"{at}: its only named group may be (?P<pid>...), got {raw!r}")
         elif key == "positions_query":
             changes[key] = _query(raw, at)
         else:
@@ -195,6 +213,15 @@ def _levels(raw: object, at: str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw or not all(isinstance(v, str) and v.strip() for v in raw):
         raise BotNamesError(f"{at}: must be a non-empty list of level names, got {raw!r}")
     return tuple(v.strip().upper() for v in raw)
+
+
+def _pattern(raw: object, at: str) -> re.Pattern[str]:
+    text = _name(raw, at, sql=False)
+    try:
+        pattern = re.compile(text)
+    except re.error as exc:
+        raise BotNamesError(f"{at}: not a regular expression ({exc}), got {raw!r}") from None
+    return pattern
 
 
 def _query(raw: object, at: str) -> str:

@@ -2,7 +2,8 @@
 
 The emulators run in this process (background threads), the bot as a child process in its own
 process group. :meth:`Sandbox.env` is what points the harness (and a bot) at them: every
-setting that names a service, a credential or a bot file.
+setting that names a service, a credential or a bot file. Without its own bot (``host_bot``
+False: the operator's bot, of another profile, is the one checked) it serves the emulators only.
 """
 
 from __future__ import annotations
@@ -55,9 +56,21 @@ class Sandbox:
     """Emulators plus reference bot in a temporary folder; a context manager."""
 
     def __init__(
-        self, *, latency_ms: float = 0.0, faults: Collection[str] = (), workdir: Path | None = None
+        self,
+        *,
+        latency_ms: float = 0.0,
+        faults: Collection[str] = (),
+        workdir: Path | None = None,
+        host_bot: bool = True,
     ) -> None:
         validate_faults(faults)
+        needs_bot = sorted(set(faults) & {*bot.FAULTS, *SESSION_FAULTS})
+        if needs_bot and not host_bot:
+            raise SandboxError(
+                f"{', '.join(needs_bot)} act on the sandbox's own bot, which it hosts only for "
+                "READINESS_BOT_PROFILE=reference"
+            )
+        self.host_bot = host_bot
         self.faults = frozenset(faults)
         self.binance = binance.BinanceEmulator(
             network="mainnet",
@@ -92,8 +105,12 @@ class Sandbox:
                 "BINANCE_WS_API_URL": binance_url.replace("http://", "ws://", 1) + "/ws-api/v3",
                 "BINANCE_API_KEY": self.binance.api_key,
                 "BINANCE_API_SECRET": self.binance.api_secret,
-                **bot.settings_env(bot_dir),
             }
+            if not self.host_bot:
+                self.env_file = self._write_env_file()
+                self.startup_s = time.perf_counter() - started
+                return self.env
+            self.env.update(bot.settings_env(bot_dir))
             self.env_file = self._write_env_file()
             bot_faults = sorted(self.faults & set(bot.FAULTS))
             # The bot follows this process: a harness killed outright leaves no bot behind.
@@ -115,6 +132,8 @@ class Sandbox:
         on a busy host), then pings; an exchange that fails or hangs makes it record an error
         within its 2 s order timeout, so this waits at most ``timeout``.
         """
+        if not self.host_bot:
+            return
         trail = self.workdir / "bot" / bot.AUDIT_FILE
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
