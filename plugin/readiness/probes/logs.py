@@ -182,19 +182,16 @@ def _is_text(line: Line) -> bool:
     return True
 
 
-#: What :func:`_classify` calls a record whose message is critical whatever its level.
+#: The level :func:`scan_log` gives a record whose message is critical whatever its level.
 _CRITICAL_MESSAGE: Final = "critical message"
 
 
-def _classify(
-    pattern: re.Pattern[bytes], messages: tuple[re.Pattern[str], ...], data: bytes, start: int
-) -> str | None:
-    """The record's level, or :data:`_CRITICAL_MESSAGE` when its message matches a critical pattern."""
-    if messages:
-        text = data[start:].decode("utf-8", "replace")
-        if any(message.search(text) for message in messages):
-            return _CRITICAL_MESSAGE
-    return _level(pattern, data, start)
+def _critical_message(messages: tuple[re.Pattern[str], ...], data: bytes) -> bool:
+    """Whether the line matches one of the profile's critical messages (decoded once per line)."""
+    if not messages:
+        return False
+    text = data.decode("utf-8", "replace")
+    return any(message.search(text) for message in messages)
 
 
 @dataclass(slots=True)
@@ -274,7 +271,8 @@ def scan_log(
                 if not _is_text(line):
                     not_text += 1
                     continue
-                whole.add(_classify(pattern, critical_messages, line.data, 0), line.offset)
+                critical = _critical_message(critical_messages, line.data)
+                whole.add(_CRITICAL_MESSAGE if critical else _level(pattern, line.data, 0), line.offset)
                 stamp = parse_line_timestamp(line.data, now=now)
                 if stamp is None:
                     continue  # a continuation line: part of the record above it
@@ -284,7 +282,7 @@ def scan_log(
                     break
                 if moment >= cutoff:
                     records += 1
-                    dated.add(_classify(pattern, critical_messages, line.data, end), line.offset)
+                    dated.add(_CRITICAL_MESSAGE if critical else _level(pattern, line.data, end), line.offset)
             if lines and not_text / lines > BINARY_SHARE:
                 return LogScan(
                     path,
@@ -387,9 +385,12 @@ def wait_for_line(path: Path, mark: int, pattern: re.Pattern[str], timeout: floa
     while True:
         with open(path, "rb") as f:
             end = f.seek(0, os.SEEK_END)
-            f.seek(mark if end >= mark else 0)
-            lines = f.read().split(b"\n")[:-1]
-        for raw in lines:
+            mark = mark if end >= mark else 0  # the file shrank (rotated): read it from the start
+            f.seek(mark)
+            data = f.read()
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written is read next time
+        mark += len(complete)
+        for raw in complete.split(b"\n")[:-1]:
             text = raw.decode("utf-8", "replace")
             if pattern.search(text):
                 stamp = parse_line_timestamp(raw)
