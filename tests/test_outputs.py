@@ -42,6 +42,7 @@ CHECK_FIELDS = {
     "remediation",
     "metrics",
     "blocked_by",
+    "evidence",
     "waiver",
 }
 

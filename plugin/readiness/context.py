@@ -38,6 +38,8 @@ class CheckRuntime:
     kind: str | None = None  # "not_applicable" | "blocked" once the check ended that way
     reason: str = ""  # why it ended that way
     blocked_by: list[str] = field(default_factory=list)
+    #: What the check judged, for the sign-off (a drill run, who attested a step): plain JSON.
+    evidence: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,7 @@ class CheckRuntime:
             "kind": self.kind,
             "reason": self.reason,
             "blocked_by": list(self.blocked_by),
+            "evidence": self.evidence,
         }
 
 
@@ -90,6 +93,12 @@ class CheckContext:
     def note(self, message: str) -> None:
         """Say something the report should show without judging it (a passing check stays passed)."""
         self._runtime.notes.append(self._redact(str(message)))
+
+    def evidence(self, **fields: str | float | bool | None) -> None:
+        """Name what the verdict rests on (a report's SHA-256, who attested a step), whatever the
+        outcome: the sign-off shows it next to the check."""
+        redact = self._redact
+        self._runtime.evidence = {name: redact(v) if isinstance(v, str) else v for name, v in fields.items()}
 
     def not_applicable(self, reason: str) -> NoReturn:
         """End the check ``not_applicable`` (it leaves the score), e.g. no /sapi on testnet."""

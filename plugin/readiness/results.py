@@ -77,6 +77,7 @@ class ResultCollector:
             remediation=data.get("remediation") or spec.remediation,
             metrics=[Metric(**m) for m in data.get("metrics", [])],
             blocked_by=list(data.get("blocked_by", [])),
+            evidence=data.get("evidence"),
         )
 
     @staticmethod

@@ -58,6 +58,7 @@ class CheckResult:
     remediation: str = ""
     metrics: list[Metric] = field(default_factory=list)
     blocked_by: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] | None = None
     waiver: Waiver | None = None
     waiver_status: str | None = None
 
@@ -80,6 +81,7 @@ class CheckResult:
             "remediation": self.remediation,
             "metrics": [m.to_json() for m in self.metrics],
             "blocked_by": list(self.blocked_by),
+            "evidence": self.evidence,
             "waiver": self.waiver.to_json(self.waiver_status or "active") if self.waiver else None,
         }
 
