@@ -13,6 +13,7 @@ import pytest
 
 from . import catalogue, coverage, manifest, sandbox_run
 from .context import CheckRuntime
+from .report.drill_evidence import DRILL_EVIDENCE_CHECK
 from .spec import LAYERS, PHASES, InvalidCheck, spec_from_marker
 from .state import RunState, is_worker, runtime_key, spec_key, state_key
 
@@ -93,6 +94,26 @@ def _dependency_order(items: list[pytest.Item]) -> list[pytest.Item]:
     return ordered
 
 
+def _after_the_drills(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The drill-evidence check judges a run's own drills, so it runs after the last of them."""
+    judge = [item for item in items if _id(item) == DRILL_EVIDENCE_CHECK]
+    drills = [
+        i
+        for i, item in enumerate(items)
+        if (spec := item.stash.get(spec_key, None)) and spec.layer == "drill"
+    ]
+    if not judge or not drills:
+        return items
+    rest = [item for item in items if item not in judge]
+    last = rest.index(items[drills[-1]])
+    return [*rest[: last + 1], *judge, *rest[last + 1 :]]
+
+
+def _id(item: pytest.Item) -> str | None:
+    spec = item.stash.get(spec_key, None)
+    return spec.id if spec else None
+
+
 def _refuse_unknown_dependencies(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A ``depends=`` id that no check has (collected or built in) is a collection error."""
     known = {item.stash[spec_key].id for item in items if spec_key in item.stash}
@@ -134,7 +155,7 @@ def pytest_collection_modifyitems(
     yield
     if not state.drill:
         _hold_back_drills(config, state, items)
-    items[:] = _dependency_order(items)
+    items[:] = _after_the_drills(_dependency_order(items))
 
 
 @pytest.hookimpl(tryfirst=True)  # the manifest must exist before xdist reports collection done

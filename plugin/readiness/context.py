@@ -6,8 +6,11 @@ each test report as plain JSON data, so it survives the trip from an xdist worke
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -54,6 +57,18 @@ class CheckRuntime:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """What a check may know of the run around it."""
+
+    reports_dir: Path
+    started_at: dt.datetime
+    #: The drill checks this run selected (``--drill``).
+    drills: tuple[str, ...] = ()
+    #: Outcomes of the checks that finished so far in this process, by id.
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+
+
 class CheckContext:
     """The object the ``readiness`` fixture gives a check."""
 
@@ -64,9 +79,11 @@ class CheckContext:
         settings: Settings,
         profile: BotProfile,
         redact: Redactor,
+        run: RunView,
     ) -> None:
         self.spec = spec
         self.settings = settings
+        self.run = run
         #: How to read this bot (``READINESS_BOT_PROFILE``).
         self.profile = profile
         self._runtime = runtime

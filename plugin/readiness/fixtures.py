@@ -8,7 +8,7 @@ import pytest
 import pytest_asyncio
 
 from .audit import AuditResult, TrailUnreadable, default_cache_dir, validate_file
-from .context import CheckContext
+from .context import CheckContext, RunView
 from .probes.catalogue import PROBES
 from .probes.network import ProbeSet
 from .state import runtime_key, spec_key, state_key
@@ -22,7 +22,13 @@ def readiness(request: pytest.FixtureRequest) -> CheckContext:
         pytest.fail(f"{node.nodeid}: the readiness fixture needs @pytest.mark.readiness(...)", pytrace=False)
     state = request.config.stash[state_key]
     runtime = node.stash[runtime_key]
-    return CheckContext(node.stash[spec_key], runtime, state.settings, state.profile, state.redact)
+    run = RunView(
+        reports_dir=state.out_dir,
+        started_at=state.started_at,
+        drills=tuple(spec.id for spec in state.selected.values() if spec.layer == "drill"),
+        outcomes=state.collector.outcomes,
+    )
+    return CheckContext(node.stash[spec_key], runtime, state.settings, state.profile, state.redact, run)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

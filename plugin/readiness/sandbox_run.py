@@ -42,7 +42,10 @@ def start(config: pytest.Config, state: RunState) -> None:
     except SandboxError as exc:
         raise pytest.UsageError(f"--sandbox-fault: {exc}") from None
     config.stash[sandbox_key] = sandbox
-    env = sandbox.start()
+    try:
+        env = sandbox.start()
+    except SandboxError as exc:
+        raise pytest.UsageError(f"the sandbox did not start: {exc}") from None
     config.stash[_saved_environ_key] = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     state.settings, environ = read_settings(config, sandbox.env_file)

@@ -37,7 +37,7 @@ class SettingsError(Exception):
 class SettingDef:
     name: str
     env: str
-    kind: str  # secret | str | float | path | url | factory | profile
+    kind: str  # secret | str | float | percent | path | url | factory | profile
     default: Any = None
 
 
@@ -69,6 +69,12 @@ DEFINITIONS: tuple[SettingDef, ...] = (
     SettingDef("bot_api_url", "READINESS_BOT_API_URL", "url"),
     SettingDef("bot_api_username", "READINESS_BOT_API_USERNAME", "str"),
     SettingDef("bot_api_password", "READINESS_BOT_API_PASSWORD", "secret"),
+    SettingDef("bot_repo", "READINESS_BOT_REPO", "path"),
+    SettingDef("bot_test_report", "READINESS_BOT_TEST_REPORT", "path"),
+    SettingDef("bot_dependency_audit", "READINESS_BOT_DEPENDENCY_AUDIT", "path"),
+    SettingDef("min_test_pass_rate", "READINESS_MIN_TEST_PASS_RATE", "percent", 100.0),
+    SettingDef("drill_max_age_days", "READINESS_DRILL_MAX_AGE_DAYS", "float", 7.0),
+    SettingDef("drill_evidence", "READINESS_DRILL_EVIDENCE", "path"),
 )
 BY_NAME: Mapping[str, SettingDef] = {d.name: d for d in DEFINITIONS}
 
@@ -103,6 +109,14 @@ class Settings:
     bot_api_url: str | None = None
     bot_api_username: str | None = None
     bot_api_password: str | None = None
+    bot_repo: Path | None = None
+    bot_test_report: Path | None = None
+    bot_dependency_audit: Path | None = None
+    min_test_pass_rate: float = 100.0
+    drill_max_age_days: float = 7.0
+    #: Where the drill runs are recorded (a reports folder, or a drill report in one); default: this
+    #: run's reports folder.
+    drill_evidence: Path | None = None
     #: The names the reference profile reads the bot by (the config file's ``[bot]`` table).
     bot: BotNames = field(default_factory=BotNames)
     config_file: Path | None = None
@@ -136,7 +150,7 @@ class Settings:
 
 def _coerce(definition: SettingDef, raw: object, source: str, base: Path) -> Any:
     where = f"{source}: setting '{definition.name}'"
-    if definition.kind == "float":
+    if definition.kind in ("float", "percent"):
         if isinstance(raw, bool):
             raise SettingsError(f"{where} must be a number, got {raw!r}")
         try:
@@ -145,6 +159,8 @@ def _coerce(definition: SettingDef, raw: object, source: str, base: Path) -> Any
             raise SettingsError(f"{where} must be a number, got {raw!r}") from None
         if not math.isfinite(value) or value < 0:
             raise SettingsError(f"{where} must be a finite number >= 0, got {raw!r}")
+        if definition.kind == "percent" and value > 100:
+            raise SettingsError(f"{where} is a percentage: at most 100, got {raw!r}")
         return value
     if not isinstance(raw, str):
         raise SettingsError(f"{where} must be a string, got {raw!r}")

@@ -15,6 +15,7 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from . import collection, manifest, sandbox_run
+from .report.drill_evidence import DRILL_EVIDENCE_CHECK
 from .state import RunState, state_key
 
 MANIFEST_DIR = "readiness_manifest_dir"
@@ -28,7 +29,8 @@ class DrillsTogether(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships 
     The drills rehearse on one bot, and each starts from what the one before left (the crash
     drill kills and restarts the bot; a torn audit line it leaves is the next drill's trail), so
     they run on one worker in collection order, as a serial run has them. The drill lock only
-    keeps them from overlapping; it cannot keep their order.
+    keeps them from overlapping; it cannot keep their order. The drill-evidence check joins them:
+    it judges the run's own drills from the outcomes its worker saw.
     """
 
     def __init__(self, config: pytest.Config, log: Any, state: RunState) -> None:
@@ -37,7 +39,8 @@ class DrillsTogether(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships 
 
     def _split_scope(self, nodeid: str) -> str:
         spec = self._state.selected.get(nodeid)
-        return DRILL_UNIT if spec is not None and spec.layer == "drill" else nodeid
+        drilled = spec is not None and (spec.layer == "drill" or spec.id == DRILL_EVIDENCE_CHECK)
+        return DRILL_UNIT if drilled else nodeid
 
 
 @pytest.hookimpl(optionalhook=True)

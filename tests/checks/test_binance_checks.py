@@ -9,6 +9,7 @@ Testnet-flavour scenarios serve their own ``BinanceEmulator(network="testnet")``
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from readiness.catalogue import catalogue_specs
-from readiness.context import CheckContext, CheckRuntime
+from readiness.context import CheckContext, CheckRuntime, RunView
 from readiness.profiles.loading import load_profile
 from readiness.redact import Redactor
 from readiness.sandbox.binance import BinanceEmulator
@@ -478,7 +479,8 @@ async def _endpoint_check_alone(scenario: Scenario) -> tuple[str, CheckRuntime]:
     probes.start(PROBES, settings, {spec.id})
     await asyncio.sleep(0)  # let the probes begin, as they do in a session before its first check
     try:
-        context = CheckContext(spec, runtime, settings, load_profile(settings), Redactor())
+        run = RunView(reports_dir=REPO / "reports", started_at=dt.datetime.now(dt.UTC))
+        context = CheckContext(spec, runtime, settings, load_profile(settings), Redactor(), run)
         await test_endpoint_matches_target(context, probes)
     except pytest.fail.Exception as failure:
         return str(failure), runtime

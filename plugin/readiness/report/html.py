@@ -19,6 +19,8 @@ from typing import Any
 
 import jinja2
 
+from .drill_evidence import DRILL_EVIDENCE_CHECK
+
 __all__ = ["render_html"]
 
 TEMPLATE = "readiness.html.j2"
@@ -224,7 +226,33 @@ def _context(
         "groups": _groups(ordered),
         "waivers": [_waiver(raw) for raw in _list(report.get("waivers")) if isinstance(raw, Mapping)],
         "environment": [(str(key), _text(value, "—")) for key, value in environment.items()],
+        "drill_run": _drill_run(report),
     }
+
+
+def _drill_run(report: Mapping[str, Any]) -> str | None:
+    """The drill run the preflight rests on, as the sign-off names it (None: not judged)."""
+    entry = next(
+        (
+            c
+            for c in _list(report.get("checks"))
+            if isinstance(c, Mapping) and c.get("id") == DRILL_EVIDENCE_CHECK
+        ),
+        None,
+    )
+    if entry is None:
+        return None
+    outcome = _text(entry.get("outcome"), "unknown").replace("_", " ")
+    evidence = _mapping(entry.get("evidence"))
+    if evidence.get("report") == "this run":
+        return f"this run's own drills ({DRILL_EVIDENCE_CHECK} {outcome})"
+    if not evidence:
+        return f"none on record ({DRILL_EVIDENCE_CHECK} {outcome}: {_text(entry.get('message'))})"
+    return (
+        f"{_timestamp(evidence.get('finished_at'))}, {_text(evidence.get('verdict'))}, "
+        f"SHA-256 {_text(evidence.get('json_sha256'))} ({_text(evidence.get('report'))}; "
+        f"{DRILL_EVIDENCE_CHECK} {outcome})"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ False: the operator's bot, of another profile, is the one checked) it serves the
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shlex
 import shutil
@@ -17,7 +18,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from subprocess import Popen
 
-from . import binance, bot, faults, faults_audit, faults_deploy, telegram
+from . import binance, bot, botrepo, drill_runs, faults, faults_audit, faults_deploy, telegram
 from .faults import SessionFault
 from .server import BackgroundServer
 
@@ -27,6 +28,8 @@ FAULTS: Mapping[str, str] = {
     **binance.FAULTS,
     **telegram.FAULTS,
     **bot.FAULTS,
+    **botrepo.FAULTS,
+    **drill_runs.FAULTS,
     **{name: fault.description for name, fault in SESSION_FAULTS.items()},
 }
 #: Faults for rehearsing a bot on the paper exchange (its reconnect, retry and gap handling):
@@ -64,7 +67,7 @@ class Sandbox:
         host_bot: bool = True,
     ) -> None:
         validate_faults(faults)
-        needs_bot = sorted(set(faults) & {*bot.FAULTS, *SESSION_FAULTS})
+        needs_bot = sorted(set(faults) & {*bot.FAULTS, *SESSION_FAULTS, *botrepo.FAULTS, *drill_runs.FAULTS})
         if needs_bot and not host_bot:
             raise SandboxError(
                 f"{', '.join(needs_bot)} act on the sandbox's own bot, which it hosts only for "
@@ -85,6 +88,7 @@ class Sandbox:
         self.workdir = workdir or Path(self._tempdir.name)  # type: ignore[union-attr]
         self._servers: list[BackgroundServer] = []
         self._bot: Popen[bytes] | None = None
+        self._repo = botrepo.BotRepo(self.workdir / "repo", self.faults)
         self.startup_s = 0.0
         self.env: dict[str, str] = {}
         self.env_file: Path | None = None
@@ -111,6 +115,12 @@ class Sandbox:
                 self.startup_s = time.perf_counter() - started
                 return self.env
             self.env.update(bot.settings_env(bot_dir))
+            self._repo.start(dt.date.today())  # its tests run while the bot starts
+            self.env.update(self._repo.env())
+            try:
+                drill_runs.apply(self.faults, self.workdir / "drills", self.env)
+            except drill_runs.DrillRunError as exc:
+                raise SandboxError(str(exc)) from None
             self.env_file = self._write_env_file()
             bot_faults = sorted(self.faults & set(bot.FAULTS))
             # The bot follows this process: a harness killed outright leaves no bot behind.
@@ -118,6 +128,7 @@ class Sandbox:
             self.env["READINESS_BOT_COMMAND"] = shlex.join(bot.command(bot_dir, bot_faults, extra_args=watch))
             self._bot = bot.start_bot(bot_dir, self.env, faults=bot_faults, extra_args=watch)
             self._apply_session_faults(bot_dir)
+            self._repo.finish()
         except BaseException:
             self.stop()
             raise
@@ -165,6 +176,7 @@ class Sandbox:
         """Stop the bot (whoever restarted it last: the PID file says), then the emulators."""
         bot.stop_bot(self.workdir / "bot", self._bot)
         self._bot = None
+        self._repo.stop()
         while self._servers:
             self._servers.pop().stop()
         if self._tempdir is not None:
