@@ -6,13 +6,17 @@ each test report as plain JSON data, so it survives the trip from an xdist worke
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 from _pytest.outcomes import Skipped
 
+from .attestations import DEFAULT_FILE, Attestation
 from .profiles.protocol import BotProfile
 from .redact import Redactor
 from .settings import Settings
@@ -64,11 +68,20 @@ class CheckContext:
         settings: Settings,
         profile: BotProfile,
         redact: Redactor,
+        *,
+        attestations: Iterable[Attestation] = (),
+        attestation_file: Path | None = None,
+        today: dt.date | None = None,
     ) -> None:
         self.spec = spec
         self.settings = settings
         #: How to read this bot (``READINESS_BOT_PROFILE``).
         self.profile = profile
+        #: Where the run reads attestations from; it may not exist yet (then nothing is attested).
+        self.attestation_file = attestation_file if attestation_file is not None else Path(DEFAULT_FILE)
+        #: The run's date, which an attestation's expiry is judged against.
+        self.today = today if today is not None else dt.date.today()
+        self._attestations = {attestation.id: attestation for attestation in attestations}
         self._runtime = runtime
         self._redact = redact
 
@@ -99,6 +112,10 @@ class CheckContext:
         outcome: the sign-off shows it next to the check."""
         redact = self._redact
         self._runtime.evidence = {name: redact(v) if isinstance(v, str) else v for name, v in fields.items()}
+
+    def attestation(self, check_id: str) -> Attestation | None:
+        """What the run's attestation file says a person confirmed for ``check_id``, if anything."""
+        return self._attestations.get(check_id)
 
     def not_applicable(self, reason: str) -> NoReturn:
         """End the check ``not_applicable`` (it leaves the score), e.g. no /sapi on testnet."""

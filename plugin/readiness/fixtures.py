@@ -22,7 +22,16 @@ def readiness(request: pytest.FixtureRequest) -> CheckContext:
         pytest.fail(f"{node.nodeid}: the readiness fixture needs @pytest.mark.readiness(...)", pytrace=False)
     state = request.config.stash[state_key]
     runtime = node.stash[runtime_key]
-    return CheckContext(node.stash[spec_key], runtime, state.settings, state.profile, state.redact)
+    return CheckContext(
+        node.stash[spec_key],
+        runtime,
+        state.settings,
+        state.profile,
+        state.redact,
+        attestations=state.attestations,
+        attestation_file=state.attestation_file,
+        today=state.today,
+    )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

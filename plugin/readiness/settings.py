@@ -69,6 +69,7 @@ DEFINITIONS: tuple[SettingDef, ...] = (
     SettingDef("bot_api_url", "READINESS_BOT_API_URL", "url"),
     SettingDef("bot_api_username", "READINESS_BOT_API_USERNAME", "str"),
     SettingDef("bot_api_password", "READINESS_BOT_API_PASSWORD", "secret"),
+    SettingDef("attestations", "READINESS_ATTESTATIONS", "path"),
 )
 BY_NAME: Mapping[str, SettingDef] = {d.name: d for d in DEFINITIONS}
 
@@ -103,6 +104,8 @@ class Settings:
     bot_api_url: str | None = None
     bot_api_username: str | None = None
     bot_api_password: str | None = None
+    #: The attestation file the ``manual.*`` checks read (``--readiness-attestations`` wins).
+    attestations: Path | None = None
     #: The names the reference profile reads the bot by (the config file's ``[bot]`` table).
     bot: BotNames = field(default_factory=BotNames)
     config_file: Path | None = None
