@@ -2,8 +2,9 @@
 
 The emulators run in this process (background threads), the bot as a child process in its own
 process group. :meth:`Sandbox.env` is what points the harness (and a bot) at them: every
-setting that names a service, a credential or a bot file. Without its own bot (``host_bot``
-False: the operator's bot, of another profile, is the one checked) it serves the emulators only.
+setting that names a service, a credential, a bot file or the attestation file. Without its own
+bot (``host_bot`` False: the operator's bot, of another profile, is the one checked) it serves
+the emulators only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from subprocess import Popen
 
-from . import binance, bot, faults, faults_audit, faults_deploy, telegram
+from . import attestations, binance, bot, faults, faults_audit, faults_deploy, telegram
 from .faults import SessionFault
 from .server import BackgroundServer
 
@@ -27,6 +28,7 @@ FAULTS: Mapping[str, str] = {
     **binance.FAULTS,
     **telegram.FAULTS,
     **bot.FAULTS,
+    **attestations.FAULTS,
     **{name: fault.description for name, fault in SESSION_FAULTS.items()},
 }
 #: Faults for rehearsing a bot on the paper exchange (its reconnect, retry and gap handling):
@@ -105,6 +107,8 @@ class Sandbox:
                 "BINANCE_WS_API_URL": binance_url.replace("http://", "ws://", 1) + "/ws-api/v3",
                 "BINANCE_API_KEY": self.binance.api_key,
                 "BINANCE_API_SECRET": self.binance.api_secret,
+                # the manual steps, attested for the rehearsal (whoever runs the bot checks)
+                "READINESS_ATTESTATIONS": str(attestations.write(self.workdir, self.faults)),
             }
             if not self.host_bot:
                 self.env_file = self._write_env_file()
