@@ -18,7 +18,7 @@ from ..helpers import check_entry, report_path, run_catalogue
 from .conftest import Tried
 
 CHECK_ID = re.compile(
-    r"\b(?:binance|telegram|integration|audit|positions|risk|system|deploy|security|ops|drill|env)\.[a-z_0-9]+"
+    r"\b(?:binance|telegram|integration|audit|positions|risk|system|deploy|security|ops|drill|env|manual)\.[a-z_0-9]+"
 )
 
 
