@@ -383,17 +383,26 @@ def test_the_setting_names_the_file_from_the_environment_or_readiness_toml(
 
 
 @pytest.mark.parametrize(
-    ("args", "env", "message"),
+    ("args", "env", "config", "message"),
     [
         (
             ["--readiness-attestations", "nope.toml"],
             {},
+            "",
             "ERROR: --readiness-attestations nope.toml: no such file",
         ),
         (
             [],
             {"READINESS_ATTESTATIONS": "nope.toml"},
-            "ERROR: environment variable READINESS_ATTESTATIONS: attestation file */nope.toml does not exist",
+            "",
+            "ERROR: environment variable READINESS_ATTESTATIONS: setting 'attestations': "
+            "attestation file */nope.toml does not exist",
+        ),
+        (
+            [],
+            {},
+            'attestations = "ops/nope.toml"\n',
+            "ERROR: */readiness.toml: setting 'attestations': attestation file */ops/nope.toml does not exist",
         ),
     ],
 )
@@ -402,10 +411,13 @@ def test_a_named_file_that_does_not_exist_is_a_usage_error(
     monkeypatch: pytest.MonkeyPatch,
     args: list[str],
     env: dict[str, str],
+    config: str,
     message: str,
 ) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    if config:
+        folder.path.joinpath("readiness.toml").write_text(config)
     result = run_manual(folder, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])

@@ -169,7 +169,7 @@ def read_attestations(
     elif settings.attestations is not None:
         path = settings.attestations
         origin = settings.sources.get("attestations", "setting attestations")
-        missing = f"{origin}: attestation file {path} does not exist"
+        missing = f"{origin}: setting 'attestations': attestation file {path} does not exist"
     else:
         path, missing = Path(config.rootpath) / DEFAULT_FILE, ""
     # a symlink loop or a dangling link exists enough to be read, and refused for what it is
