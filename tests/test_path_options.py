@@ -39,7 +39,14 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 @pytest.mark.parametrize(
-    "option", ["--readiness-dir", "--env-file", "--readiness-config", "--readiness-waivers"]
+    "option",
+    [
+        "--readiness-dir",
+        "--env-file",
+        "--readiness-config",
+        "--readiness-waivers",
+        "--readiness-attestations",
+    ],
 )
 def test_space_before_an_outside_path_stops_the_run_with_the_equals_spelling(
     project: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory, option: str

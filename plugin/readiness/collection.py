@@ -175,6 +175,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             manifest.write(state, state.manifest_dir / f"{worker_id}.json")
         return
     check_waivers(state)
+    check_attestations(state)
     sandbox_run.warm(config, state)
 
 
@@ -187,3 +188,18 @@ def check_waivers(state: RunState) -> None:
         if spec.tier == 1:
             where = state.collected.get(waiver.id, "the built-in catalogue")
             raise pytest.UsageError(f"waiver for {waiver.id}: tier-1 checks cannot be waived ({where})")
+
+
+def check_attestations(state: RunState) -> None:
+    """An attestation must name a ``manual.*`` check that exists: a misspelled id attests nothing."""
+    known = sorted(
+        check_id
+        for check_id in {*state.collected_specs, *catalogue.catalogue_specs()}
+        if check_id.startswith("manual.")
+    )
+    for attestation in state.attestations:
+        if attestation.id not in known:
+            raise pytest.UsageError(
+                f"attestation file {attestation.where}: no manual.* check has id {attestation.id!r}; "
+                f"attestations are for the manual.* checks: {', '.join(known) or 'none'}"
+            )

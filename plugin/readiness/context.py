@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import pytest
 from _pytest.outcomes import Skipped
 
+from .attestations import DEFAULT_FILE, Attestation
 from .profiles.protocol import BotProfile
 from .redact import Redactor
 from .settings import Settings
@@ -80,12 +81,20 @@ class CheckContext:
         profile: BotProfile,
         redact: Redactor,
         run: RunView,
+        *,
+        attestations: Iterable[Attestation] = (),
+        attestation_file: Path | None = None,
     ) -> None:
         self.spec = spec
         self.settings = settings
         self.run = run
         #: How to read this bot (``READINESS_BOT_PROFILE``).
         self.profile = profile
+        #: Where the run reads attestations from; it may not exist yet (then nothing is attested).
+        self.attestation_file = attestation_file if attestation_file is not None else Path(DEFAULT_FILE)
+        #: The run's date, which an attestation's expiry is judged against.
+        self.today = run.started_at.astimezone().date()
+        self._attestations = {attestation.id: attestation for attestation in attestations}
         self._runtime = runtime
         self._redact = redact
 
@@ -116,6 +125,10 @@ class CheckContext:
         outcome: the sign-off shows it next to the check."""
         redact = self._redact
         self._runtime.evidence = {name: redact(v) if isinstance(v, str) else v for name, v in fields.items()}
+
+    def attestation(self, check_id: str) -> Attestation | None:
+        """What the run's attestation file says a person confirmed for ``check_id``, if anything."""
+        return self._attestations.get(check_id)
 
     def not_applicable(self, reason: str) -> NoReturn:
         """End the check ``not_applicable`` (it leaves the score), e.g. no /sapi on testnet."""

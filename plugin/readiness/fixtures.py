@@ -28,7 +28,16 @@ def readiness(request: pytest.FixtureRequest) -> CheckContext:
         drills=tuple(spec.id for spec in state.selected.values() if spec.layer == "drill"),
         outcomes=state.collector.outcomes,
     )
-    return CheckContext(node.stash[spec_key], runtime, state.settings, state.profile, state.redact, run)
+    return CheckContext(
+        node.stash[spec_key],
+        runtime,
+        state.settings,
+        state.profile,
+        state.redact,
+        run,
+        attestations=state.attestations,
+        attestation_file=state.attestation_file,
+    )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

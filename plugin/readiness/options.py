@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from .attestations import DEFAULT_FILE, Attestation, AttestationError, load_attestations, refuse_future
 from .profiles.loading import load_profile
 from .profiles.protocol import ProfileError
 from .redact import Redactor
@@ -52,6 +53,13 @@ def add_options(parser: pytest.Parser) -> None:
         dest="readiness_waivers",
         metavar="PATH",
         help="waiver file (default readiness-waivers.toml if present)",
+    )
+    group.addoption(
+        "--readiness-attestations",
+        dest="readiness_attestations",
+        metavar="PATH",
+        help="attestations of the manual steps (env READINESS_ATTESTATIONS; "
+        "default readiness-attestations.toml if present)",
     )
     group.addoption(
         "--readiness-gate",
@@ -145,6 +153,38 @@ def _waivers(config: pytest.Config) -> list[Waiver]:
         raise pytest.UsageError(str(exc)) from None
 
 
+def read_attestations(
+    config: pytest.Config, settings: Settings, today: dt.date
+) -> tuple[Path, list[Attestation]]:
+    """The attestation file and what it says: ``--readiness-attestations``, else the
+    ``attestations`` setting, else ``readiness-attestations.toml`` in the rootdir.
+
+    Only that last one may be missing (nothing is attested yet); the path is kept either way, so
+    a ``manual.*`` check can say which file to write.
+    """
+    option = config.getoption("readiness_attestations")
+    if option:
+        path = Path(os.path.abspath(Path(config.invocation_params.dir) / option))
+        missing = f"--readiness-attestations {option}: no such file"
+    elif settings.attestations is not None:
+        path = settings.attestations
+        origin = settings.sources.get("attestations", "setting attestations")
+        missing = f"{origin}: setting 'attestations': attestation file {path} does not exist"
+    else:
+        path, missing = Path(config.rootpath) / DEFAULT_FILE, ""
+    # a symlink loop or a dangling link exists enough to be read, and refused for what it is
+    if not path.exists() and not path.is_symlink():
+        if missing:
+            raise pytest.UsageError(missing)
+        return path, []
+    try:
+        attestations = load_attestations(path)
+        refuse_future(attestations, today)
+    except AttestationError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return path, attestations
+
+
 def build_state(config: pytest.Config, sandbox_env_file: Path | None = None) -> RunState:
     settings, environ = read_settings(config, sandbox_env_file)
     go = _threshold(config, "readiness_go")
@@ -165,16 +205,20 @@ def build_state(config: pytest.Config, sandbox_env_file: Path | None = None) -> 
         profile = load_profile(settings)
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
+    started_at = dt.datetime.now(dt.UTC)
+    attestation_file, attestations = read_attestations(config, settings, started_at.astimezone().date())
     return RunState(
         settings=settings,
         profile=profile,
         redact=Redactor.from_environ(environ, settings.secrets()),
         thresholds=Thresholds(go=go, conditional=conditional),
         waivers=_waivers(config),
+        attestations=attestations,
+        attestation_file=attestation_file,
         out_dir=base / (out_option or "reports"),
         gate=gate,
         signoff_by=config.getoption("readiness_signoff_by"),
         drill=drill,
-        started_at=dt.datetime.now(dt.UTC),
+        started_at=started_at,
         sandbox_env_file=sandbox_env_file,
     )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .options import read_settings
+from .options import read_attestations, read_settings
 from .redact import Redactor
 from .state import RunState, is_info_run, is_worker, sandbox_key
 
@@ -22,7 +22,8 @@ _saved_environ_key = pytest.StashKey[dict[str, str | None]]()
 
 
 def start(config: pytest.Config, state: RunState) -> None:
-    """Start the sandbox (``--target sandbox``) and re-read the settings it points at."""
+    """Start the sandbox (``--target sandbox``) and re-read the settings (and so the attestation
+    file) it points at."""
     latency = config.getoption("readiness_sandbox_latency_ms")
     faults = config.getoption("readiness_sandbox_faults") or []
     if state.settings.target != "sandbox":
@@ -49,6 +50,7 @@ def start(config: pytest.Config, state: RunState) -> None:
     config.stash[_saved_environ_key] = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     state.settings, environ = read_settings(config, sandbox.env_file)
+    state.attestation_file, state.attestations = read_attestations(config, state.settings, state.today)
     state.redact = Redactor.from_environ(environ, state.settings.secrets())
     state.sandbox_env_file = sandbox.env_file
 

@@ -75,6 +75,7 @@ DEFINITIONS: tuple[SettingDef, ...] = (
     SettingDef("min_test_pass_rate", "READINESS_MIN_TEST_PASS_RATE", "percent", 100.0),
     SettingDef("drill_max_age_days", "READINESS_DRILL_MAX_AGE_DAYS", "float", 7.0),
     SettingDef("drill_evidence", "READINESS_DRILL_EVIDENCE", "path"),
+    SettingDef("attestations", "READINESS_ATTESTATIONS", "path"),
 )
 BY_NAME: Mapping[str, SettingDef] = {d.name: d for d in DEFINITIONS}
 
@@ -117,6 +118,8 @@ class Settings:
     #: Where the drill runs are recorded (a reports folder, or a drill report in one); default: this
     #: run's reports folder.
     drill_evidence: Path | None = None
+    #: The attestation file the ``manual.*`` checks read (``--readiness-attestations`` wins).
+    attestations: Path | None = None
     #: The names the reference profile reads the bot by (the config file's ``[bot]`` table).
     bot: BotNames = field(default_factory=BotNames)
     config_file: Path | None = None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .attestations import Attestation
 from .context import CheckRuntime
 from .profiles.protocol import BotProfile
 from .redact import Redactor
@@ -29,6 +30,9 @@ class RunState:
     redact: Redactor
     thresholds: Thresholds
     waivers: list[Waiver]
+    #: What the attestation file says, and that file (which may not exist yet).
+    attestations: list[Attestation]
+    attestation_file: Path
     out_dir: Path
     gate: str | None
     signoff_by: str | None
@@ -53,6 +57,11 @@ class RunState:
     written: list[str] = field(default_factory=list)
     #: Ctrl-C or SIGTERM reached pytest (possibly before the session began).
     interrupted: bool = False
+
+    @property
+    def today(self) -> dt.date:
+        """The run's date by the local clock, which attestations are judged against."""
+        return self.started_at.astimezone().date()
 
 
 state_key = pytest.StashKey[RunState]()

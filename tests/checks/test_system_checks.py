@@ -13,6 +13,10 @@ SYSTEM = (
     "system.disk_space",
     "system.memory_available",
     "system.killswitch_inactive",
+    # the sandbox attests the manual steps for its rehearsal (its release checks: test_release_checks)
+    "manual.runbook_reviewed",
+    "manual.rollback_plan_ready",
+    "manual.escalation_contacts_current",
 )
 
 

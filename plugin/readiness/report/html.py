@@ -42,6 +42,10 @@ SATISFIED = frozenset({"passed", "warned", "not_applicable"})
 #: Outcomes whose remediation is tucked away: nothing to fix.
 QUIET = frozenset({"passed", "not_applicable"})
 VERDICT_CLASS = {"GO": "go", "CONDITIONAL GO": "conditional", "NO-GO": "nogo"}
+#: The checks that judge a person's attestation of a runbook step.
+MANUAL_PREFIX = "manual."
+#: What an attested step's outcome says of its attestation.
+ATTESTATION_STATUS = {"passed": "active", "failed": "expired"}
 
 # Score gauge: a semi-circle of radius R around (CX, CY) in a 240 x 150 viewBox.
 GAUGE_CX, GAUGE_CY, GAUGE_R = 120.0, 122.0, 92.0
@@ -191,6 +195,7 @@ def _context(
         else "—"
     )
     tier1 = [check for check in ordered if check.tier == "1"]
+    manual = [check for check in checks if check.id.startswith(MANUAL_PREFIX)]  # in the run's order
     complete = report.get("complete")
     return {
         "sandbox": sandbox,
@@ -225,6 +230,12 @@ def _context(
         "tier1_failing": sum(1 for check in tier1 if not check.ok),
         "groups": _groups(ordered),
         "waivers": [_waiver(raw) for raw in _list(report.get("waivers")) if isinstance(raw, Mapping)],
+        "attested": [_attested(check) for check in manual],
+        "attestation_files": list(
+            dict.fromkeys(
+                _text(c.evidence.get("file")) for c in manual if c.evidence and c.evidence.get("file")
+            )
+        ),
         "environment": [(str(key), _text(value, "—")) for key, value in environment.items()],
         "drill_run": _drill_run(report),
     }
@@ -274,6 +285,21 @@ class WaiverView:
 
 
 @dataclass(frozen=True, slots=True)
+class AttestedView:
+    """One ``manual.*`` check in the sign-off block: who attested its step, until when."""
+
+    id: str
+    step: str
+    attested: bool
+    attested_by: str
+    date: str
+    expires: str
+    status: str  # "active", "expired", "not attested", or the check's outcome when it is neither
+    badge: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class CheckView:
     """One check, ready to show. Attributes, not dict keys: Jinja looks attributes up first."""
 
@@ -294,6 +320,7 @@ class CheckView:
     metrics: list[MetricView]
     blocked_by: list[str]
     waiver: WaiverView | None
+    evidence: Mapping[str, Any] | None
 
 
 def _metric(raw: Mapping[str, Any]) -> MetricView:
@@ -315,7 +342,7 @@ def _metric(raw: Mapping[str, Any]) -> MetricView:
 
 def _check(raw: Mapping[str, Any]) -> CheckView:
     outcome = _outcome(raw.get("outcome"))
-    waiver = raw.get("waiver")
+    waiver, evidence = raw.get("waiver"), raw.get("evidence")
     return CheckView(
         id=_text(raw.get("id"), "(no id)"),
         nodeid=_text(raw.get("nodeid")),
@@ -334,6 +361,35 @@ def _check(raw: Mapping[str, Any]) -> CheckView:
         metrics=[_metric(m) for m in _list(raw.get("metrics")) if isinstance(m, Mapping)],
         blocked_by=[_text(item) for item in _list(raw.get("blocked_by"))],
         waiver=_waiver(waiver) if isinstance(waiver, Mapping) else None,
+        evidence=evidence if isinstance(evidence, Mapping) else None,
+    )
+
+
+def _attested(check: CheckView) -> AttestedView:
+    evidence = check.evidence
+    if evidence is None:
+        return AttestedView(
+            id=check.id,
+            step=check.title or check.id,
+            attested=False,
+            attested_by="",
+            date="",
+            expires="",
+            status="not attested",
+            badge=check.outcome,
+            note="",
+        )
+    status = ATTESTATION_STATUS.get(check.outcome, check.outcome.replace("_", " "))
+    return AttestedView(
+        id=check.id,
+        step=check.title or check.id,
+        attested=True,
+        attested_by=_text(evidence.get("attested_by"), "—"),
+        date=_text(evidence.get("date"), "—"),
+        expires=_text(evidence.get("expires"), "—"),
+        status=status,
+        badge=status if check.outcome in ATTESTATION_STATUS else check.outcome,
+        note=_text(evidence.get("note")),
     )
 
 

@@ -3,14 +3,13 @@
 The bot gets a source repository of its own (git, one commit: its launcher, shipped config,
 pinned requirements and tests), its tests really run with ``--junitxml`` after that commit, its
 pinned requirements are audited against the sandbox's advisory list (empty unless a fault adds
-one) into pip-audit's JSON format, and its operators' runbook attestations sit in the repo.
-Faults change what happens, never the verdict directly: a commit that breaks a test, a commit
-after the test run, an edit left uncommitted, an advisory, an old audit, an expired attestation.
+one) into pip-audit's JSON format. Faults change what happens, never the verdict directly: a
+commit that breaks a test, a commit after the test run, an edit left uncommitted, an advisory,
+an old audit.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import os
@@ -26,7 +25,6 @@ from . import bot
 
 JUNIT: Final = "reports/junit.xml"
 AUDIT: Final = "reports/pip-audit.json"
-ATTESTATIONS: Final = "readiness-attestations.toml"
 #: What the reference bot imports: the requirements its repo pins.
 DEPENDENCIES: Final = ("python-binance", "httpx", "aiohttp")
 TESTS_TIMEOUT_S: Final = 60.0
@@ -37,13 +35,6 @@ ADVISORY: Final = {
     "description": "request smuggling (sandbox advisory)",
 }
 VULNERABLE: Final = "httpx"
-#: The steps a person attests before a deployment (the ``manual.*`` checks).
-STEPS: Final = {
-    "manual.runbook_reviewed": "walked through the runbook against this sandbox deployment",
-    "manual.rollback_plan_ready": "rollback: stop the bot, redeploy the previous tag, restore positions.db",
-    "manual.escalation_contacts_current": "on-call rota and exchange support contacts checked",
-}
-
 FAULTS: Final[dict[str, str]] = {
     "bot_repo_dirty": "the bot's repo has an uncommitted edit of config/risk.toml and an untracked "
     "hotfix.py (fails release.bot_repo_clean)",
@@ -55,10 +46,6 @@ FAULTS: Final[dict[str, str]] = {
     f"{VULNERABLE} (fails release.dependencies_audited)",
     "dependency_audit_stale": "the dependency audit was last run 8 days ago "
     "(fails release.dependencies_audited)",
-    "attestation_expired": "the rollback plan's attestation expired 10 days ago "
-    "(fails manual.rollback_plan_ready)",
-    "attestation_missing": "nobody attested the escalation contacts: no attestation for "
-    "manual.escalation_contacts_current, which is skipped naming the file",
 }
 
 _TESTS: Final = '''\
@@ -120,10 +107,9 @@ class BotRepo:
             "READINESS_BOT_REPO": str(self.folder),
             "READINESS_BOT_TEST_REPORT": str(self.folder / JUNIT),
             "READINESS_BOT_DEPENDENCY_AUDIT": str(self.folder / AUDIT),
-            "READINESS_ATTESTATIONS": str(self.folder / ATTESTATIONS),
         }
 
-    def start(self, today: dt.date) -> None:
+    def start(self) -> None:
         """Commit the bot's source, then start its tests (they run while the sandbox starts)."""
         risk = dict(bot.DEFAULT_RISK)
         if "bot_tests_failing" in self.faults:
@@ -137,7 +123,6 @@ class BotRepo:
             "bot.py": "from readiness.sandbox.bot import main\n\nraise SystemExit(main())\n",
             "config/risk.toml": bot.render_risk(risk),
             "tests/test_bot.py": _TESTS,
-            ATTESTATIONS: self._attestations(today),
         }
         for name, text in files.items():
             path = self.folder / name
@@ -190,20 +175,6 @@ class BotRepo:
     @staticmethod
     def _pins() -> dict[str, str]:
         return {name: metadata.version(name) for name in DEPENDENCIES}
-
-    def _attestations(self, today: dt.date) -> str:
-        tables = []
-        for step, note in STEPS.items():
-            if step == "manual.escalation_contacts_current" and "attestation_missing" in self.faults:
-                continue
-            date, expires = today, today + dt.timedelta(days=30)
-            if step == "manual.rollback_plan_ready" and "attestation_expired" in self.faults:
-                date, expires = today - dt.timedelta(days=40), today - dt.timedelta(days=10)
-            tables.append(
-                f'[[attestation]]\nid = "{step}"\nattested_by = "Sandbox Operator"\n'
-                f'date = {date.isoformat()}\nexpires = {expires.isoformat()}\nnote = "{note}"\n'
-            )
-        return "\n".join(tables)
 
     def _write_audit(self) -> None:
         """Audit the pinned requirements against the sandbox's advisories, as ``pip-audit -f json``

@@ -2,13 +2,13 @@
 
 The emulators run in this process (background threads), the bot as a child process in its own
 process group. :meth:`Sandbox.env` is what points the harness (and a bot) at them: every
-setting that names a service, a credential or a bot file. Without its own bot (``host_bot``
-False: the operator's bot, of another profile, is the one checked) it serves the emulators only.
+setting that names a service, a credential, a bot file or the attestation file. Without its own
+bot (``host_bot`` False: the operator's bot, of another profile, is the one checked) it serves
+the emulators only.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shlex
 import shutil
@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from subprocess import Popen
 
-from . import binance, bot, botrepo, drill_runs, faults, faults_audit, faults_deploy, telegram
+from . import attestations, binance, bot, botrepo, drill_runs, faults, faults_audit, faults_deploy, telegram
 from .faults import SessionFault
 from .server import BackgroundServer
 
@@ -30,6 +30,7 @@ FAULTS: Mapping[str, str] = {
     **bot.FAULTS,
     **botrepo.FAULTS,
     **drill_runs.FAULTS,
+    **attestations.FAULTS,
     **{name: fault.description for name, fault in SESSION_FAULTS.items()},
 }
 #: Faults for rehearsing a bot on the paper exchange (its reconnect, retry and gap handling):
@@ -109,13 +110,15 @@ class Sandbox:
                 "BINANCE_WS_API_URL": binance_url.replace("http://", "ws://", 1) + "/ws-api/v3",
                 "BINANCE_API_KEY": self.binance.api_key,
                 "BINANCE_API_SECRET": self.binance.api_secret,
+                # the manual steps, attested for the rehearsal (whoever runs the bot checks)
+                "READINESS_ATTESTATIONS": str(attestations.write(self.workdir, self.faults)),
             }
             if not self.host_bot:
                 self.env_file = self._write_env_file()
                 self.startup_s = time.perf_counter() - started
                 return self.env
             self.env.update(bot.settings_env(bot_dir))
-            self._repo.start(dt.date.today())  # its tests run while the bot starts
+            self._repo.start()  # its tests run while the bot starts
             self.env.update(self._repo.env())
             try:
                 drill_runs.apply(self.faults, self.workdir / "drills", self.env)
