@@ -181,10 +181,13 @@ def test_an_attestation_dated_after_the_run_is_a_usage_error(folder: pytest.Pyte
     assert not (folder.path / "reports").exists()
 
 
-def test_an_attestation_for_an_unknown_id_is_a_usage_error(folder: pytest.Pytester) -> None:
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_an_attestation_for_an_unknown_id_is_a_usage_error(
+    folder: pytest.Pytester, workers: list[str]
+) -> None:
     content = every_step() + "\n" + attestation("manual.runbook_reviewd")
     folder.path.joinpath("readiness-attestations.toml").write_text(content)
-    result = run_manual(folder)
+    result = run_manual(folder, *workers)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [

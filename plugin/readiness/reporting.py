@@ -122,7 +122,7 @@ def _near_misses(config: pytest.Config) -> list[str]:
 def finish(config: pytest.Config, exitstatus: int) -> Assessment:
     state = config.stash[state_key]
     results, missing = _results(state)
-    today = dt.date.today()
+    today = state.today  # waivers expire by the run's clock, as attestations do
     attach_waivers(results, state.waivers, today)
     covered = coverage.assess_coverage(
         state.selected,

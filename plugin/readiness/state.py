@@ -60,7 +60,7 @@ class RunState:
 
     @property
     def today(self) -> dt.date:
-        """The run's date by the local clock, which attestations are judged against."""
+        """The run's date by the local clock, which waivers and attestations are judged against."""
         return self.started_at.astimezone().date()
 
 

@@ -56,11 +56,13 @@ def pytest_configure_node(node: Any) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    """Controller: learn the collected checks (and refuse bad waivers) before tests run."""
+    """Controller: learn the collected checks (and refuse bad waivers and attestations) before
+    tests run."""
     state = node.config.stash[state_key]
     if state.manifest_dir is not None:
         manifest.merge(state, state.manifest_dir / f"{node.gateway.id}.json")
     collection.check_waivers(state)
+    collection.check_attestations(state)
     sandbox_run.warm(node.config, state)
 
 
