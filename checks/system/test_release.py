@@ -7,6 +7,9 @@ report, the drill runs the harness recorded) and changes none of it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -18,6 +21,17 @@ from readiness.report import drill_evidence
 AUDIT_MAX_AGE_DAYS = 7.0
 #: How many names a message lists before it says "and N more".
 LISTED = 8
+T = TypeVar("T")
+
+
+def _read(readiness: CheckContext, setting: str, read: Callable[[Path], T], remediation: str) -> T:
+    """The evidence the setting names, read; skipped until it is set, failed when it is unusable."""
+    readiness.require(setting)
+    path: Path = getattr(readiness.settings, setting)
+    try:
+        return read(path)
+    except release.EvidenceError as exc:
+        readiness.fail(str(exc), remediation=remediation)
 
 
 def _age(days: float) -> str:
@@ -41,15 +55,9 @@ def _listed(names: list[str] | tuple[str, ...]) -> str:
     "is what was reviewed and tested.",
 )
 def test_bot_repo_clean(readiness: CheckContext) -> None:
-    readiness.require("bot_repo")
-    repo = readiness.settings.bot_repo
-    assert repo is not None
-    try:
-        state = release.repo_state(repo)
-    except release.EvidenceError as exc:
-        readiness.fail(
-            str(exc), remediation="Point READINESS_BOT_REPO at the git checkout the bot is deployed from."
-        )
+    remediation = "Point READINESS_BOT_REPO at the git checkout the bot is deployed from."
+    state = _read(readiness, "bot_repo", release.repo_state, remediation)
+    repo = state.path
     readiness.metric("uncommitted_changes", len(state.changes), threshold=0)
     readiness.evidence(repo=str(repo), head=state.head)
     if state.changes:
@@ -65,18 +73,12 @@ def test_bot_repo_clean(readiness: CheckContext) -> None:
     "point READINESS_BOT_TEST_REPORT at the new report.",
 )
 def test_bot_tests_passed(readiness: CheckContext) -> None:
-    readiness.require("bot_test_report")
-    settings = readiness.settings
-    path = settings.bot_test_report
-    assert path is not None
-    try:
-        report = release.read_test_report(path)
-    except release.EvidenceError as exc:
-        readiness.fail(
-            str(exc),
-            remediation="Point READINESS_BOT_TEST_REPORT at the JUnit XML the bot's tests write "
-            "(pytest --junitxml=reports/junit.xml).",
-        )
+    remediation = (
+        "Point READINESS_BOT_TEST_REPORT at the JUnit XML the bot's tests write "
+        "(pytest --junitxml=reports/junit.xml)."
+    )
+    report = _read(readiness, "bot_test_report", release.read_test_report, remediation)
+    settings, path = readiness.settings, report.path
     rate = report.pass_rate
     readiness.metric("pass_rate", round(rate, 2), unit="%", threshold=settings.min_test_pass_rate)
     readiness.metric("tests_run", report.ran)
@@ -114,17 +116,12 @@ def test_bot_tests_passed(readiness: CheckContext) -> None:
     "`pip-audit -f json -o <file>` in the bot's environment again.",
 )
 def test_dependencies_audited(readiness: CheckContext) -> None:
-    readiness.require("bot_dependency_audit")
-    path = readiness.settings.bot_dependency_audit
-    assert path is not None
-    try:
-        audit = release.read_dependency_audit(path)
-    except release.EvidenceError as exc:
-        readiness.fail(
-            str(exc),
-            remediation="Point READINESS_BOT_DEPENDENCY_AUDIT at the report of "
-            "`pip-audit -f json -o <file>` run in the bot's environment.",
-        )
+    remediation = (
+        "Point READINESS_BOT_DEPENDENCY_AUDIT at the report of `pip-audit -f json -o <file>` run in the "
+        "bot's environment."
+    )
+    audit = _read(readiness, "bot_dependency_audit", release.read_dependency_audit, remediation)
+    path = audit.path
     age = (dt.datetime.now(dt.UTC) - audit.modified).total_seconds() / 86400
     readiness.metric("audit_age", round(age, 2), unit="days", threshold=AUDIT_MAX_AGE_DAYS)
     readiness.metric("vulnerabilities", len(audit.vulnerabilities), threshold=0)

@@ -933,14 +933,18 @@ def start_bot(
         )
     deadline = time.monotonic() + timeout
     limits = httpx.Limits(max_keepalive_connections=0)
-    with httpx.Client(timeout=1.0, limits=limits, trust_env=False) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = stderr_path.read_text(encoding="utf-8", errors="replace")[-2000:].strip()
-                raise BotStartError(f"bot exited with status {proc.returncode} during start-up: {tail}")
-            if _healthy(http, base, proc.pid):
-                return proc
-            time.sleep(0.01)
+    try:
+        with httpx.Client(timeout=1.0, limits=limits, trust_env=False) as http:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    tail = stderr_path.read_text(encoding="utf-8", errors="replace")[-2000:].strip()
+                    raise BotStartError(f"bot exited with status {proc.returncode} during start-up: {tail}")
+                if _healthy(http, base, proc.pid):
+                    return proc
+                time.sleep(0.01)
+    except BaseException:  # a Ctrl-C or SIGTERM mid-start: the caller never learns of this process
+        stop_bot(base, proc)
+        raise
     stop_bot(base, proc)
     raise BotStartError(f"bot in {base} not healthy within {timeout:g} s")
 
