@@ -475,3 +475,24 @@ def test_main_module_runs_without_heavy_imports() -> None:
     code = "import sys, readiness.sandbox.bot; print('binance' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=10)
     assert result.stdout.strip() == "False"
+
+
+def test_an_interrupt_while_the_bot_starts_stops_it(bots: Bots) -> None:
+    """A Ctrl-C or SIGTERM lands while start_bot waits for /health: the caller never gets the
+    process, so start_bot itself must stop it (the fixture then finds no bot in the workdir)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.05)  # the bot takes longer than this to answer /health
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            start_bot(bots.workdir, bots.sandbox.env)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    started = [
+        p for p in psutil.process_iter(["cmdline"]) if str(bots.workdir) in " ".join(p.info["cmdline"] or ())
+    ]
+    assert [p.pid for p in started if p.pid != os.getpid() and p.status() != psutil.STATUS_ZOMBIE] == []
