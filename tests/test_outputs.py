@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,6 +189,95 @@ def test_pytest_html_carries_verdict_and_check_columns(pytester: pytest.Pytester
     assert '<th class="readiness-id">Check</th>' in page
     assert "a.balance" in page
     assert "readiness-tier" in page
+
+
+HTML_SUITE = """
+import pytest
+
+def check(check_id, tier=2, **extra):
+    return pytest.mark.readiness(id=check_id, layer=extra.pop("layer", "system"), tier=tier,
+                                 title=check_id, remediation="fix " + check_id, **extra)
+
+@check("h.key", tier=1)
+def test_key():
+    assert False, "key rejected"
+
+@check("h.trade", depends=("h.key",))
+def test_trade():
+    pass
+
+@check("h.na")
+def test_na(readiness):
+    readiness.not_applicable("mainnet only")
+
+@check("h.disk", tier=3)
+def test_disk(readiness):
+    readiness.warn("disk 80% full")
+
+@check("h.config")
+def test_config():
+    pytest.skip("not configured: set READINESS_PID_FILE")
+
+def test_plain():
+    pass
+"""
+
+
+def _pytest_html_rows(page: str) -> dict[str, dict[str, Any]]:
+    """pytest-html's own data for each row, by test id, as its page script reads it."""
+    blob = re.search(r'data-jsonblob="([^"]*)"', page)
+    assert blob is not None
+    data = json.loads(html.unescape(blob.group(1)))
+    return {row["testId"]: row for rows in data["tests"].values() for row in rows}
+
+
+def _cell(row: dict[str, Any], css: str) -> str:
+    found = [c for c in row["resultsTableRow"] if f'class="{css}"' in c]
+    assert len(found) == 1, row["resultsTableRow"]
+    return re.sub(r"<[^>]+>", "", found[0])
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2", "--dist", "loadfile")], ids=["serial", "xdist"])
+def test_pytest_html_shows_readiness_outcomes_and_reasons(
+    pytester: pytest.Pytester, workers: tuple[str, ...]
+) -> None:
+    pytester.makepyfile(test_suite=HTML_SUITE)
+    run = pytester.runpytest_subprocess if workers else pytester.runpytest
+    run("--html=pytest-html.html", *workers)
+    page = (pytester.path / "pytest-html.html").read_text()
+    rows = _pytest_html_rows(page)
+    na = rows["test_suite.py::test_na"]
+    assert _cell(na, "readiness-outcome") == "Not applicable"
+    assert na["log"].startswith("Not applicable: mainnet only\n")
+    assert "NotApplicable" not in na["log"] and "context.py" not in na["log"]
+    blocked = rows["test_suite.py::test_trade::setup"]
+    assert _cell(blocked, "readiness-outcome") == "Blocked"
+    assert blocked["log"].startswith("Blocked: not verified: depends on h.key (failed)\n")
+    assert "running.py" not in blocked["log"]
+    config = rows["test_suite.py::test_config"]
+    assert (_cell(config, "readiness-outcome"), config["log"].splitlines()[0]) == (
+        "Skipped",
+        "Skipped: not configured: set READINESS_PID_FILE",
+    )
+    disk = rows["test_suite.py::test_disk"]
+    assert _cell(disk, "readiness-outcome") == "Warned"
+    assert disk["log"].startswith("Warned: disk 80% full\n")
+    assert _cell(rows["test_suite.py::test_key"], "readiness-outcome") == "Failed"
+    assert _cell(rows["test_suite.py::test_plain"], "readiness-outcome") == ""
+    # pytest-html's script shows a row only when its result is one of pytest-html's own words
+    results = [row["result"] for row in rows.values()]
+    assert set(results) <= {"Passed", "Skipped", "Failed", "Error", "XFailed", "XPassed", "Rerun"}
+    report = read_report(pytester)
+    counts = {
+        o: sum(c["outcome"] == o for c in report["checks"]) for o in ("blocked", "not_applicable", "skipped")
+    }
+    assert counts == {"blocked": 1, "not_applicable": 1, "skipped": 1}
+    assert f"{results.count('Skipped')} Skipped" in page and results.count("Skipped") == sum(counts.values())
+    assert f"{results.count('Passed')} Passed" in page and results.count("Passed") == 2  # disk, plain
+    assert (
+        "Readiness checks: 1 warned, 1 failed, 1 blocked, 1 skipped, 1 not applicable; pytest-html counts "
+        "warned under Passed, blocked under Skipped, not applicable under Skipped." in html.unescape(page)
+    )
 
 
 def test_works_without_pytest_html(pytester: pytest.Pytester) -> None:

@@ -27,7 +27,7 @@ from . import (
     startup,
 )
 from .spec import LAYERS, PHASES
-from .state import is_worker, state_key
+from .state import RunState, is_worker, state_key
 
 #: pytest-asyncio (which the catalogue's checks use) warns, at configure time, about an ini
 #: option the operator's project need not set; under "warnings are errors" that would break
@@ -77,12 +77,18 @@ def pytest_configure(config: pytest.Config) -> None:
         from . import xdist_hooks
 
         config.pluginmanager.register(xdist_hooks, "readiness-xdist")
-    if not is_worker(config) and config.pluginmanager.hasplugin("html"):
-        from . import html_hooks
-
-        config.pluginmanager.register(html_hooks, "readiness-html")
+    if not is_worker(config):
+        _register_outputs(config, state)
     catalogue.add_to_collection(config)
     sandbox_run.start(config, state)  # last: everything above may still refuse the run
+
+
+def _register_outputs(config: pytest.Config, state: RunState) -> None:
+    """The hooks of outputs other plugins write, on the process that writes them (not a worker)."""
+    if config.pluginmanager.hasplugin("html"):
+        from .html_hooks import HtmlHooks
+
+        config.pluginmanager.register(HtmlHooks(state), "readiness-html")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

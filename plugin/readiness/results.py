@@ -59,6 +59,12 @@ class ResultCollector:
         if data and report.when == "teardown":
             self.outcomes[data["id"]] = self._outcome(self._phases[report.nodeid])[0]
 
+    def outcome_with(self, report: pytest.TestReport) -> Outcome:
+        """The check's outcome once ``report`` is counted in, for reporters that write a check as
+        its last report arrives (JUnit XML, pytest-html), whether or not :meth:`add` has seen it."""
+        phases = {**self._phases.get(report.nodeid, {}), report.when or "": report}
+        return self._outcome(phases)[0]
+
     def result(self, spec: CheckSpec, nodeid: str) -> CheckResult | None:
         """The check's result, or None when it never finished (interrupt, ``-x``)."""
         phases = self._phases.get(nodeid)

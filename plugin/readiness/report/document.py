@@ -99,11 +99,17 @@ def dumps(document: dict[str, Any]) -> str:
     return "{" + text[1:].lstrip() + "\n"
 
 
-def history_entry(document: dict[str, Any], *, report: str, json_sha256: str) -> dict[str, Any]:
+def outcome_counts(document: dict[str, Any]) -> dict[str, int]:
+    """Checks per outcome over every layer."""
     counts: dict[str, int] = {}
     for layer in document["layers"].values():
         for outcome, count in layer["counts"].items():
             counts[outcome] = counts.get(outcome, 0) + count
+    return counts
+
+
+def history_entry(document: dict[str, Any], *, report: str, json_sha256: str) -> dict[str, Any]:
+    counts = outcome_counts(document)
     return {
         "finished_at": document["finished_at"],
         "target": document["target"],
