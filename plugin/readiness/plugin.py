@@ -3,8 +3,8 @@
 This module only wires the subsystems, each a small module of its own hooks: ``options``
 (command line and ini), ``collection`` (markers, dependencies), ``running`` (one check),
 ``fixtures``, ``masking`` (secrets), ``sandbox_run``, ``reporting`` (score, verdict, files),
-``xdist_hooks`` and ``html_hooks`` (registered only when those plugins are active). What a run
-knows lives in one :class:`~readiness.state.RunState` in ``config.stash``.
+``xdist_hooks``, ``html_hooks`` and ``junit_hooks`` (registered only when those plugins are
+active). What a run knows lives in one :class:`~readiness.state.RunState` in ``config.stash``.
 """
 
 from __future__ import annotations
@@ -89,6 +89,10 @@ def _register_outputs(config: pytest.Config, state: RunState) -> None:
         from .html_hooks import HtmlHooks
 
         config.pluginmanager.register(HtmlHooks(state), "readiness-html")
+    if getattr(config.option, "xmlpath", None):
+        from .junit_hooks import JunitProperties
+
+        config.pluginmanager.register(JunitProperties(state), "readiness-junit")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -59,6 +59,10 @@ class ResultCollector:
         if data and report.when == "teardown":
             self.outcomes[data["id"]] = self._outcome(self._phases[report.nodeid])[0]
 
+    def phase_reports(self, nodeid: str) -> list[pytest.TestReport]:
+        """The reports of a check seen so far (setup, call, teardown)."""
+        return list(self._phases.get(nodeid, {}).values())
+
     def outcome_with(self, report: pytest.TestReport) -> Outcome:
         """The check's outcome once ``report`` is counted in, for reporters that write a check as
         its last report arrives (JUnit XML, pytest-html), whether or not :meth:`add` has seen it."""
