@@ -13,12 +13,14 @@ pytest_plugins = ["pytester", "tests.reliability.summary"]
 
 #: Environment variables of the machine running the tests that would leak into a pytester run.
 _SETTINGS_PREFIXES = ("READINESS_", "TELEGRAM_", "BINANCE_")
+#: Under GitHub Actions, every pytester run would annotate the job and append to its summary.
+_CI_OUTPUTS = ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith(_SETTINGS_PREFIXES) and name != REQUEST_LOG_ENV:
+        if (name.startswith(_SETTINGS_PREFIXES) and name != REQUEST_LOG_ENV) or name in _CI_OUTPUTS:
             monkeypatch.delenv(name)
     monkeypatch.setenv("NO_COLOR", "1")
 

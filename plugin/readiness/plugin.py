@@ -2,9 +2,10 @@
 
 This module only wires the subsystems, each a small module of its own hooks: ``options``
 (command line and ini), ``collection`` (markers, dependencies), ``running`` (one check),
-``fixtures``, ``masking`` (secrets), ``sandbox_run``, ``reporting`` (score, verdict, files),
-``xdist_hooks``, ``html_hooks`` and ``junit_hooks`` (registered only when those plugins are
-active). What a run knows lives in one :class:`~readiness.state.RunState` in ``config.stash``.
+``fixtures``, ``masking`` (secrets), ``sandbox_run``, ``reporting`` (score, verdict, files,
+GitHub's job summary), ``xdist_hooks``, ``html_hooks`` and ``junit_hooks`` (registered only when
+those plugins are active) and ``github_actions`` (annotations, only under GitHub Actions). What a
+run knows lives in one :class:`~readiness.state.RunState` in ``config.stash``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from . import (
     catalogue,
     collection,
     fixtures,
+    github_actions,
     masking,
     options,
     reporting,
@@ -93,6 +95,8 @@ def _register_outputs(config: pytest.Config, state: RunState) -> None:
         from .junit_hooks import JunitProperties
 
         config.pluginmanager.register(JunitProperties(state), "readiness-junit")
+    if github_actions.in_github_actions():
+        config.pluginmanager.register(github_actions, "readiness-github")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

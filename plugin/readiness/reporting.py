@@ -3,7 +3,8 @@ run, the controller under xdist), so the exit status, JSON, HTML and terminal ag
 
 Reports are named after the phases the run covers: ``readiness.json``/``.html`` for the
 preflight sign-off, ``readiness-<phases>.json``/``.html`` for any other phase set, so a drill or
-post-deploy run never replaces the preflight sign-off. ``history.jsonl`` records every run.
+post-deploy run never replaces the preflight sign-off. ``history.jsonl`` records every run;
+GitHub's job summary gets it too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from . import catalogue, coverage, signals
+from .github_actions import append_step_summary
 from .masking import redact_metadata
 from .report import document as doc
 from .report.files import append_history, read_history, write_atomic
@@ -173,6 +175,7 @@ def finish(config: pytest.Config, exitstatus: int) -> Assessment:
     write_atomic(html_path, state.redact(html).encode("utf-8"))
     state.document = document
     state.written = [str(json_path), str(html_path)]
+    append_step_summary(document, state.written, state.redact)
     return assessment
 
 
