@@ -46,6 +46,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
         "--readiness-config",
         "--readiness-waivers",
         "--readiness-attestations",
+        "--readiness-prometheus",
     ],
 )
 def test_space_before_an_outside_path_stops_the_run_with_the_equals_spelling(

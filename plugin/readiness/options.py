@@ -68,6 +68,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="go | conditional: exit 0 when the verdict meets it, else 1 (ini readiness_gate)",
     )
     group.addoption(
+        "--readiness-prometheus",
+        dest="readiness_prometheus",
+        metavar="PATH",
+        help="also write the verdict, score and check counts as a Prometheus textfile "
+        "(node_exporter's textfile collector; ini readiness_prometheus)",
+    )
+    group.addoption(
         "--signoff-by",
         dest="readiness_signoff_by",
         metavar="NAME",
@@ -99,6 +106,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("readiness_conditional", "score below which the verdict is NO-GO", default="70")
     parser.addini("readiness_dir", "folder for readiness.json / readiness.html", default="reports")
     parser.addini("readiness_gate", "go | conditional (see --readiness-gate)")
+    parser.addini("readiness_prometheus", "Prometheus textfile to write (see --readiness-prometheus)")
 
 
 def _threshold(config: pytest.Config, name: str) -> float:
@@ -118,6 +126,25 @@ def _option_or_ini(config: pytest.Config, name: str) -> tuple[str | None, str]:
         return str(value), "--" + name.replace("_", "-")
     ini = config.getini(name)
     return (str(ini) if ini else None), f"ini option {name}"
+
+
+def _prometheus_path(config: pytest.Config) -> Path | None:
+    """The textfile to write, refused at start when its folder is missing or it names a folder:
+    the collector's folder exists already, and a typo should not write metrics nobody reads."""
+    value, source = _option_or_ini(config, "readiness_prometheus")
+    if value is None:
+        return None
+    base = Path(config.invocation_params.dir) if config.getoption("readiness_prometheus") else config.rootpath
+    path = Path(os.path.abspath(base / os.path.expanduser(value)))
+    if path.is_dir():
+        raise pytest.UsageError(
+            f"{source} {value}: is a folder; name the file to write in it, e.g. {path / 'readiness.prom'}"
+        )
+    if not path.parent.is_dir():
+        raise pytest.UsageError(f"{source} {value}: no such folder {path.parent}")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise pytest.UsageError(f"{source} {value}: folder {path.parent} is not writable")
+    return path
 
 
 def read_settings(config: pytest.Config, env_file: Path | None = None) -> tuple[Settings, dict[str, str]]:
@@ -217,6 +244,7 @@ def build_state(config: pytest.Config, sandbox_env_file: Path | None = None) -> 
         attestation_file=attestation_file,
         out_dir=base / (out_option or "reports"),
         gate=gate,
+        prometheus=_prometheus_path(config),
         signoff_by=config.getoption("readiness_signoff_by"),
         drill=drill,
         started_at=started_at,

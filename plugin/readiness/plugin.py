@@ -3,9 +3,10 @@
 This module only wires the subsystems, each a small module of its own hooks: ``options``
 (command line and ini), ``collection`` (markers, dependencies), ``running`` (one check),
 ``fixtures``, ``masking`` (secrets), ``sandbox_run``, ``reporting`` (score, verdict, files,
-GitHub's job summary), ``xdist_hooks``, ``html_hooks`` and ``junit_hooks`` (registered only when
-those plugins are active) and ``github_actions`` (annotations, only under GitHub Actions). What a
-run knows lives in one :class:`~readiness.state.RunState` in ``config.stash``.
+the Prometheus textfile, GitHub's job summary), ``xdist_hooks``, ``html_hooks`` and
+``junit_hooks`` (registered only when those plugins are active) and ``github_actions``
+(annotations, only under GitHub Actions). What a run knows lives in one
+:class:`~readiness.state.RunState` in ``config.stash``.
 """
 
 from __future__ import annotations

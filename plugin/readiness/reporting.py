@@ -3,8 +3,8 @@ run, the controller under xdist), so the exit status, JSON, HTML and terminal ag
 
 Reports are named after the phases the run covers: ``readiness.json``/``.html`` for the
 preflight sign-off, ``readiness-<phases>.json``/``.html`` for any other phase set, so a drill or
-post-deploy run never replaces the preflight sign-off. ``history.jsonl`` records every run;
-GitHub's job summary gets it too.
+post-deploy run never replaces the preflight sign-off. ``history.jsonl`` records every run; the
+Prometheus textfile (``--readiness-prometheus``) and GitHub's job summary get it too.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .github_actions import append_step_summary
 from .masking import redact_metadata
 from .report import document as doc
 from .report.files import append_history, read_history, write_atomic
+from .report.prometheus import write_textfile
 from .report.terminal import write_hints, write_summary
 from .scoring import (
     Assessment,
@@ -175,6 +176,9 @@ def finish(config: pytest.Config, exitstatus: int) -> Assessment:
     write_atomic(html_path, state.redact(html).encode("utf-8"))
     state.document = document
     state.written = [str(json_path), str(html_path)]
+    if state.prometheus is not None:
+        write_textfile(state.prometheus, document, state.redact)
+        state.written.append(str(state.prometheus))
     append_step_summary(document, state.written, state.redact)
     return assessment
 

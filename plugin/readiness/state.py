@@ -35,6 +35,8 @@ class RunState:
     attestation_file: Path
     out_dir: Path
     gate: str | None
+    #: The Prometheus textfile each run writes too (``--readiness-prometheus``), if any.
+    prometheus: Path | None
     signoff_by: str | None
     drill: bool
     started_at: dt.datetime
