@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -360,6 +361,51 @@ def _profile_env(bot: Bot, api_url: str) -> dict[str, str]:
     }
 
 
+#: The operator's own test of their freqtrade deployment, kept in its repo beside config and strategy.
+STRATEGY_TEST = """\
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def test_the_deployed_config_trades_dry_with_a_stoploss():
+    config = json.loads((HERE / "config.json").read_text())
+    assert config["dry_run"] and config["stoploss"] < 0 < config["stake_amount"]
+
+
+def test_the_strategy_is_in_the_repo():
+    assert "class SampleStrategy" in (HERE / "strategies" / "sample_strategy.py").read_text()
+"""
+
+
+def _release_evidence(bot: Bot, repo: Path) -> dict[str, str]:
+    """The operator's repo of this deployment (config and strategy, committed) and its test run's
+    JUnit report, made as their CI makes them: real git, real pytest."""
+    (repo / "strategies").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    shutil.copy(bot.config, repo / "config.json")
+    shutil.copy(bot.user_data / "strategies" / "sample_strategy.py", repo / "strategies")
+    (repo / "tests" / "test_deployment.py").write_text(STRATEGY_TEST, "utf-8")
+    (repo / "pytest.ini").write_text("[pytest]\n", "utf-8")
+    (repo / ".gitignore").write_text("reports/\n__pycache__/\n", "utf-8")
+    git = ["git", "-c", "user.name=ops", "-c", "user.email=ops@example.invalid", "-c", "commit.gpgsign=false"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "deploy gridbot"]):
+        subprocess.run([*git, *args], cwd=repo, env=env, check=True, capture_output=True)
+    junit = repo / "reports" / "junit.xml"
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"],
+        cwd=repo,
+        env={**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout
+    return {"READINESS_BOT_REPO": str(repo), "READINESS_BOT_TEST_REPORT": str(junit)}
+
+
 def _run(folder: Path, *args: str, env: dict[str, str]) -> dict[str, Any]:
     folder.mkdir()
     return run_catalogue(folder, "--target", "sandbox", *args, env=env)
@@ -382,9 +428,16 @@ def test_the_freqtrade_profile_checks_freqtrade_as_it_is(freqtrade: Bot, tmp_pat
     )
 
     with _recording_proxy(bot.url) as (api_url, seen):
-        env = _profile_env(bot, api_url)
+        env = {**_profile_env(bot, api_url), **_release_evidence(bot, tmp_path / "repo")}
         report = _run(tmp_path / "preflight", "-m", "preflight or postdeploy", env=env)
         got = outcomes(report)
+        release = {c: got[c] for c in got if c.startswith("release.")}
+        assert release == {
+            "release.bot_repo_clean": "passed",
+            "release.bot_tests_passed": "passed",
+            "release.dependencies_audited": "skipped",  # no pip-audit report given: it says which setting
+            "release.drill_evidence_fresh": "not_applicable",
+        }
         passing = [c for c in got if c.startswith(("positions.", "deploy.")) or c == "risk.config_valid"]
         assert {c: got[c] for c in passing} == dict.fromkeys(passing, "passed"), report["_stdout"][-4000:]
         assert len(passing) == 8
