@@ -225,7 +225,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         return
     found = hints(config, state)
     if state.document is not None:
-        write_summary(terminalreporter, state.document, state.written)
+        write_summary(terminalreporter, state.document, state.written, state.redact)
     elif state.gate is not None:
         terminalreporter.write_sep("=", "readiness")
         terminalreporter.write_line(

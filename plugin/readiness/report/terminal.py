@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,12 +17,19 @@ _MARKUP = {
 _OUTCOME_MARKUP = {"failed": {"red": True}, "error": {"red": True}, "blocked": {"yellow": True}}
 
 
-def write_summary(reporter: pytest.TerminalReporter, document: dict[str, Any], paths: list[str]) -> None:
+def write_summary(
+    terminal: pytest.TerminalReporter,
+    document: dict[str, Any],
+    paths: list[str],
+    redact: Callable[[str], str],
+) -> None:
     """One line per check that did not pass with its remediation, layer scores, the verdict.
 
-    With ``-q`` only the verdict and its reasons are written.
+    With ``-q`` only the verdict and its reasons are written. Every line is masked: a check's
+    title or remediation may quote a secret, as its message may.
     """
-    quiet = reporter.config.get_verbosity() < 0
+    reporter = _Masked(terminal, redact)
+    quiet = terminal.config.get_verbosity() < 0
     reporter.write_sep("=", "readiness")
     if document["sandbox"]:
         reporter.write_line(SANDBOX_NOTICE, yellow=True)
@@ -59,6 +67,19 @@ def write_summary(reporter: pytest.TerminalReporter, document: dict[str, Any], p
         reporter.write_line(f"  - {reason}")
     if not quiet:
         reporter.write_line(f"reports: {', '.join(paths)}")
+
+
+class _Masked:
+    """The terminal reporter's line writers, with every line masked first."""
+
+    def __init__(self, terminal: pytest.TerminalReporter, redact: Callable[[str], str]) -> None:
+        self._terminal, self._redact = terminal, redact
+
+    def write_sep(self, sep: str, title: str) -> None:
+        self._terminal.write_sep(sep, self._redact(title))
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        self._terminal.write_line(self._redact(line), **markup)
 
 
 def write_hints(reporter: pytest.TerminalReporter, hints: list[str]) -> None:
