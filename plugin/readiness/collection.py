@@ -96,22 +96,16 @@ def _dependency_order(items: list[pytest.Item]) -> list[pytest.Item]:
 
 def _after_the_drills(items: list[pytest.Item]) -> list[pytest.Item]:
     """The drill-evidence check judges a run's own drills, so it runs after the last of them."""
-    judge = [item for item in items if _id(item) == DRILL_EVIDENCE_CHECK]
-    drills = [
-        i
-        for i, item in enumerate(items)
-        if (spec := item.stash.get(spec_key, None)) and spec.layer == "drill"
+    specs = [item.stash.get(spec_key, None) for item in items]
+    judge = [
+        item for item, spec in zip(items, specs, strict=True) if spec and spec.id == DRILL_EVIDENCE_CHECK
     ]
+    drills = [item for item, spec in zip(items, specs, strict=True) if spec and spec.layer == "drill"]
     if not judge or not drills:
         return items
     rest = [item for item in items if item not in judge]
-    last = rest.index(items[drills[-1]])
-    return [*rest[: last + 1], *judge, *rest[last + 1 :]]
-
-
-def _id(item: pytest.Item) -> str | None:
-    spec = item.stash.get(spec_key, None)
-    return spec.id if spec else None
+    after = rest.index(drills[-1]) + 1
+    return [*rest[:after], *judge, *rest[after:]]
 
 
 def _refuse_unknown_dependencies(config: pytest.Config, items: list[pytest.Item]) -> None:

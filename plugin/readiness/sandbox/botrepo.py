@@ -100,6 +100,8 @@ class BotRepo:
     def __init__(self, folder: Path, faults: Collection[str] = ()) -> None:
         self.folder = folder
         self.faults = frozenset(faults) & set(FAULTS)
+        #: The bot's requirements, pinned to what is installed (at start): its repo's and audit's list.
+        self.pins: dict[str, str] = {}
         self._tests: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
@@ -111,6 +113,7 @@ class BotRepo:
 
     def start(self) -> None:
         """Commit the bot's source, then start its tests (they run while the sandbox starts)."""
+        self.pins = {name: metadata.version(name) for name in DEPENDENCIES}
         risk = dict(bot.DEFAULT_RISK)
         if "bot_tests_failing" in self.faults:
             risk["max_loss_per_trade_usdt"] = risk["max_daily_loss_usdt"] * 2
@@ -119,7 +122,7 @@ class BotRepo:
             ".gitignore": "reports/\n__pycache__/\n.pytest_cache/\n",
             "pyproject.toml": '[project]\nname = "sandbox-gridbot"\nversion = "1.0.0"\n\n'
             '[tool.pytest.ini_options]\ntestpaths = ["tests"]\n',
-            "requirements.txt": "".join(f"{name}=={version}\n" for name, version in self._pins().items()),
+            "requirements.txt": "".join(f"{name}=={version}\n" for name, version in self.pins.items()),
             "bot.py": "from readiness.sandbox.bot import main\n\nraise SystemExit(main())\n",
             "config/risk.toml": bot.render_risk(risk),
             "tests/test_bot.py": _TESTS,
@@ -172,10 +175,6 @@ class BotRepo:
             ["git", *args], cwd=self.folder, env=_git_env(), check=True, capture_output=True, timeout=30
         )
 
-    @staticmethod
-    def _pins() -> dict[str, str]:
-        return {name: metadata.version(name) for name in DEPENDENCIES}
-
     def _write_audit(self) -> None:
         """Audit the pinned requirements against the sandbox's advisories, as ``pip-audit -f json``
         reports them."""
@@ -187,7 +186,7 @@ class BotRepo:
                 if name == VULNERABLE and "dependency_vulnerable" in self.faults
                 else [],
             }
-            for name, version in self._pins().items()
+            for name, version in self.pins.items()
         ]
         path = self.folder / AUDIT
         path.write_text(json.dumps({"dependencies": dependencies, "fixes": []}, indent=2), encoding="utf-8")
