@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from readiness.probes import logs, process
+from readiness.probes import files, logs, process
 from readiness.probes.botapi import BotApi, BotApiRefused
 from readiness.profiles.freqtrade import NAMES as FREQTRADE
 from readiness.profiles.freqtrade import FreqtradeProfile
@@ -416,3 +416,22 @@ def test_under_another_profile_the_sandbox_hosts_no_bot_and_refuses_its_faults(
             "READINESS_BOT_PROFILE=reference*"
         ]
     )
+
+
+def test_freqtrades_unfilled_entry_is_a_pending_position_not_a_bad_quantity(tmp_path: Path) -> None:
+    """freqtrade creates an open trade with amount 0 before its entry order fills."""
+    db = tmp_path / "trades.sqlite"
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE trades(pair TEXT, amount REAL, open_rate REAL, is_open BOOLEAN)")
+        conn.executemany(
+            "INSERT INTO trades VALUES (?, ?, ?, ?)",
+            [("BTC/USDT", 0.0, 60000.0, 1), ("ETH/USDT", 0.03, 3000.0, 1), ("BNB/USDT", 0.2, 500.0, 0)],
+        )
+    rows = files.read_positions(db, FREQTRADE)
+    assert [(row.symbol, row.status) for row in rows] == [
+        ("BTCUSDT", "pending"),
+        ("ETHUSDT", "open"),
+        ("BNBUSDT", "closed"),
+    ]
+    assert files.value_problems(rows, FREQTRADE) == []
+    assert files.open_quantities(rows) == {"ETHUSDT": 0.03}

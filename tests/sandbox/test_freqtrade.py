@@ -186,6 +186,11 @@ def freqtrade(served: Served, tmp_path: Path) -> Iterator[Bot]:
     assert made.returncode == 0, (
         f"freqtrade create-userdir exited {made.returncode}:\n{made.stdout}{made.stderr}"
     )
+    # Its entry signal is an RSI crossing its buy_rsi; at 1 it never fires in a test's minutes, so the
+    # only trades are the tests' forced entries (the signal depends on when the walk is read).
+    parameters = {"strategy_name": "SampleStrategy", "params": {"buy": {"buy_rsi": 1}}}
+    strategy_file = user_data / "strategies" / "sample_strategy.py"
+    strategy_file.with_suffix(".json").write_text(json.dumps(parameters), "utf-8")
     port, auth = _free_port(), ("readiness", secrets.token_urlsafe(12))
     config = tmp_path / "config.json"
     config.write_text(json.dumps(_config(served, user_data, port, auth)), "utf-8")

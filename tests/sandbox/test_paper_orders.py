@@ -128,7 +128,7 @@ def test_order_kinds(served: Served, client_for: ClientFactory) -> None:
         side="BUY",
         type="LIMIT_MAKER",
         quantity="0.001",
-        price=str(ask),
+        price=f"{ask * Decimal('1.05'):.2f}",  # still the ask's side after the walk's next step
     )
     assert (maker.code, maker.message) == (-2010, "Order would immediately match and take.")
     far = f"{bid * Decimal('0.8'):.2f}"

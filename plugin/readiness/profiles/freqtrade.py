@@ -35,10 +35,12 @@ __all__ = [
     "read_risk_limits",
 ]
 
-#: freqtrade's open trades as positions, read-only from its trades database.
+#: freqtrade's trades as positions, read-only from its trades database. An open trade whose entry
+#: order has not filled yet has amount 0 (freqtrade creates it so): that is a pending entry, not a
+#: position with a bad quantity.
 TRADES_AS_POSITIONS: Final = (
     "SELECT replace(substr(pair, 1, instr(pair || ':', ':') - 1), '/', ''), amount, open_rate, "
-    "CASE WHEN is_open THEN 'open' ELSE 'closed' END FROM trades"
+    "CASE WHEN NOT is_open THEN 'closed' WHEN amount > 0 THEN 'open' ELSE 'pending' END FROM trades"
 )
 NAMES: Final = BotNames(
     positions_query=TRADES_AS_POSITIONS,
