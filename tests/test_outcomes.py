@@ -144,12 +144,12 @@ def _suite(*checks: tuple[str, int, str]) -> str:
         (
             [("a.one", 1, "assert 0"), ("a.two", 3, "pass")],
             "NO-GO",
-            ["tier-1 check a.one is failed", "score 16.67 is below the conditional threshold 70"],
+            ["a.one failed: assert 0 — fix: R", "score 16.67 is below the conditional threshold 70"],
         ),
         (
             [("a.one", 1, "pytest.skip('not configured')"), *[(f"a.n{i}", 2, "pass") for i in range(20)]],
             "NO-GO",
-            ["tier-1 check a.one is skipped"],
+            ["a.one skipped: not configured — fix: R"],
         ),
         (
             [("a.one", 2, "assert 0"), ("a.two", 2, "assert 0"), ("a.three", 1, "pass")],
@@ -263,4 +263,99 @@ def test_dependency_that_ran_later_still_blocks(pytester: pytest.Pytester) -> No
     report = read_report(pytester)
     assert outcomes(report) == {"a.key": "failed", "a.trade": "blocked", "a.order": "blocked"}
     assert check_entry(report, "a.order")["blocked_by"] == ["a.trade"]
-    assert report["reasons"][0] == "tier-1 check a.key is failed"
+    assert report["reasons"][0] == "a.key failed: AssertionError: key rejected — fix: R (2 checks blocked)"
+
+
+ROOT_CAUSES = """
+import pytest
+
+def check(check_id, tier=1, **extra):
+    return pytest.mark.readiness(id=check_id, layer="component", tier=tier, title=check_id,
+                                 remediation=f"the advice of {check_id}", **extra)
+
+@check("r.token")
+def test_token(readiness):
+    readiness.require("telegram_bot_token")
+
+@check("r.chat", depends=("r.token",))
+def test_chat(): pass
+
+@check("r.db", tier=2)
+def test_db(readiness):
+    readiness.require("positions_db", "telegram_chat_id")
+
+@check("r.ping")
+def test_ping(readiness):
+    readiness.fail("cannot reach the exchange", remediation="check DNS")
+
+@check("r.key", depends=("r.ping", "r.token"))
+def test_key(): pass
+
+@check("r.disk", tier=2)
+def test_disk():
+    assert False, "disk full"
+"""
+
+
+def test_reasons_name_each_root_cause_once_with_its_fix(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings not set are one cause, a failed check another; what they skipped or blocked is
+    folded under them, a check blocked by both under each; the summary lists neither again."""
+    monkeypatch.setenv("BINANCE_TESTNET_API_KEY", "k" * 64)  # something is configured
+    pytester.makepyfile(test_suite=ROOT_CAUSES)
+    result = pytester.runpytest("-p", "no:randomly")
+    report = read_report(pytester)
+    fix = "Run `readiness init` or set them in .env or the environment"
+    assert report["root_causes"] == [
+        {
+            "reason": "TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID, READINESS_POSITIONS_DB not set",
+            "fix": fix + " (settings that are not secrets may also go in readiness.toml)",
+            "check": None,
+            "checks": ["r.token", "r.chat", "r.db", "r.key"],
+            "tier1": True,
+        },
+        {
+            "reason": "r.ping failed: cannot reach the exchange",
+            "fix": "check DNS",
+            "check": "r.ping",
+            "checks": ["r.ping", "r.key"],
+            "tier1": True,
+        },
+        {
+            "reason": "r.disk failed: AssertionError: disk full",
+            "fix": "the advice of r.disk",
+            "check": "r.disk",
+            "checks": ["r.disk"],
+            "tier1": False,
+        },
+    ]
+    assert report["reasons"][:2] == [
+        "TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID, READINESS_POSITIONS_DB not set: run `readiness init` or "
+        "set them in .env or the environment (settings that are not secrets may also go in "
+        "readiness.toml) — 4 checks skipped or blocked",
+        "r.ping failed: cannot reach the exchange — fix: check DNS (1 check blocked)",
+    ]
+    assert check_entry(report, "r.db")["unset"] == ["READINESS_POSITIONS_DB", "TELEGRAM_CHAT_ID"]
+    assert check_entry(report, "r.token")["remediation"] == (
+        "Run `readiness init` or set TELEGRAM_BOT_TOKEN in .env or the environment"
+    )
+    summary = result.stdout.str().split("= readiness =")[1].split("readiness verdict:")[0]
+    listed = [
+        line.split()[1] for line in summary.splitlines() if line.startswith(("FAILED", "SKIPPED", "BLOCKED"))
+    ]
+    assert listed == ["r.disk"]
+
+
+def test_a_first_run_with_nothing_configured_points_at_the_sandbox(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_suite=ROOT_CAUSES)
+    pytester.runpytest("-p", "no:randomly")
+    assert read_report(pytester)["reasons"][2] == (
+        "nothing is configured for this target yet: `pytest -m preflight --target sandbox` "
+        "shows a healthy run against a local sandbox"
+    )
+    monkeypatch.setenv("BINANCE_TESTNET_API_KEY", "k" * 64)
+    pytester.runpytest("-p", "no:randomly")
+    assert not [r for r in read_report(pytester)["reasons"] if r.startswith("nothing is configured")]

@@ -45,6 +45,7 @@ CHECK_FIELDS = {
     "remediation",
     "metrics",
     "blocked_by",
+    "unset",
     "evidence",
     "waiver",
 }
@@ -66,6 +67,7 @@ def test_json_document_fields(pytester: pytest.Pytester) -> None:
         "left_out",
         "thresholds",
         "reasons",
+        "root_causes",
         "started_at",
         "finished_at",
         "environment",

@@ -6,7 +6,7 @@ import pytest
 
 from readiness.context import CheckContext
 from readiness.probes import files
-from readiness.settings import Settings
+from readiness.settings import Settings, how_to_set
 
 #: What a deployment needs besides the network's Binance credentials and the bot's own settings.
 TELEGRAM = ("telegram_bot_token", "telegram_chat_id")
@@ -36,12 +36,11 @@ def test_config_complete(readiness: CheckContext) -> None:
     missing = [Settings.env_name(name) for name in needed if getattr(settings, name) in (None, "")]
     readiness.metric("settings_missing", len(missing), threshold=0)
     if missing:
-        where = settings.env_file or ".env"
         readiness.fail(
             f"{len(missing)} of {len(needed)} settings missing for target {settings.target}: "
             f"{', '.join(missing)}",
-            remediation=f"Set {', '.join(missing)} in {where} or the environment "
-            "(settings that are not secrets may also go in readiness.toml).",
+            remediation=how_to_set(missing, settings.env_file),
+            unset=missing,
         )
 
 

@@ -19,7 +19,7 @@ from _pytest.outcomes import Skipped
 from .attestations import DEFAULT_FILE, Attestation
 from .profiles.protocol import BotProfile
 from .redact import Redactor
-from .settings import Settings
+from .settings import Settings, how_to_set
 from .spec import CheckSpec
 
 
@@ -42,6 +42,8 @@ class CheckRuntime:
     kind: str | None = None  # "not_applicable" | "blocked" once the check ended that way
     reason: str = ""  # why it ended that way
     blocked_by: list[str] = field(default_factory=list)
+    #: The variables whose absence decided the outcome: the reports fold such checks into one cause.
+    unset: list[str] = field(default_factory=list)
     #: What the check judged, for the sign-off (a drill run, who attested a step): plain JSON.
     evidence: dict[str, Any] | None = None
 
@@ -54,6 +56,7 @@ class CheckRuntime:
             "kind": self.kind,
             "reason": self.reason,
             "blocked_by": list(self.blocked_by),
+            "unset": list(self.unset),
             "evidence": self.evidence,
         }
 
@@ -135,12 +138,15 @@ class CheckContext:
         self._runtime.kind, self._runtime.reason = "not_applicable", self._redact(str(reason))
         raise NotApplicable(self._runtime.reason)
 
-    def fail(self, message: str, *, remediation: str | None = None) -> NoReturn:
+    def fail(self, message: str, *, remediation: str | None = None, unset: Iterable[str] = ()) -> NoReturn:
         """Fail with a remediation sharper than the marker's (e.g. per Binance error code).
 
         Called from an ``except`` block, the failure stands alone: the summary shows the message,
         not "during handling of the above exception" and the probe error it already describes.
+        ``unset`` names the variables whose absence is the failure (the reports fold it with the
+        checks skipped for want of them).
         """
+        self._runtime.unset = list(unset)
         if remediation is not None:
             self._runtime.remediation = self._redact(remediation)
         raise pytest.fail.Exception(self._redact(message), pytrace=False) from None
@@ -160,4 +166,6 @@ class CheckContext:
         """Skip, naming the exact variables to set, unless these settings are configured."""
         missing = [Settings.env_name(n) for n in names if getattr(self.settings, n) in (None, "")]
         if missing:
+            self._runtime.unset = missing
+            self._runtime.remediation = how_to_set(missing, self.settings.env_file)
             pytest.skip(f"not configured: set {', '.join(missing)}")

@@ -139,6 +139,8 @@ def finish(config: pytest.Config, exitstatus: int) -> Assessment:
         missing=missing,
         interrupted=_interruption(state, exitstatus),
         partial=covered.reasons(),
+        unconfigured=state.settings.unconfigured,
+        env_file=state.settings.env_file,
     )
     phases = covered.phases or coverage.asked_phases(coverage.compile_expression(config))
     workers = getattr(config.option, "numprocesses", None)

@@ -87,6 +87,7 @@ class ResultCollector:
             remediation=data.get("remediation") or spec.remediation,
             metrics=[Metric(**m) for m in data.get("metrics", [])],
             blocked_by=list(data.get("blocked_by", [])),
+            unset=tuple(data.get("unset", ())) if outcome in (Outcome.SKIPPED, Outcome.FAILED) else (),
             evidence=data.get("evidence"),
         )
 

@@ -6,8 +6,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
+from .settings import DEFINITIONS, how_to_set
 from .spec import LAYERS, CheckSpec
 from .waivers import Waiver
 
@@ -58,6 +60,8 @@ class CheckResult:
     remediation: str = ""
     metrics: list[Metric] = field(default_factory=list)
     blocked_by: list[str] = field(default_factory=list)
+    #: The variables whose absence decided the outcome (skipped for want of them, or failed so).
+    unset: tuple[str, ...] = ()
     evidence: dict[str, Any] | None = None
     waiver: Waiver | None = None
     waiver_status: str | None = None
@@ -81,6 +85,7 @@ class CheckResult:
             "remediation": self.remediation,
             "metrics": [m.to_json() for m in self.metrics],
             "blocked_by": list(self.blocked_by),
+            "unset": list(self.unset),
             "evidence": self.evidence,
             "waiver": self.waiver.to_json(self.waiver_status or "active") if self.waiver else None,
         }
@@ -99,12 +104,45 @@ class LayerSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class RootCause:
+    """One thing to fix, and every check that did not pass because of it."""
+
+    reason: str
+    fix: str
+    #: The checks it accounts for: its own, the ones skipped for the same settings, the ones blocked.
+    checks: tuple[str, ...]
+    #: A tier-1 check is among them, so this cause alone makes the run NO-GO.
+    tier1: bool
+    #: The check that is the cause; None for settings that are not set (many checks share those).
+    check: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The cause as one line of the verdict's reasons."""
+        if self.check is None:
+            fix = self.fix[:1].lower() + self.fix[1:]
+            return f"{self.reason}: {fix} — {_checks(len(self.checks))} skipped or blocked"
+        blocked = len(self.checks) - 1
+        return f"{self.reason} — fix: {self.fix}" + (f" ({_checks(blocked)} blocked)" if blocked else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "fix": self.fix,
+            "check": self.check,
+            "checks": list(self.checks),
+            "tier1": self.tier1,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Assessment:
     verdict: Verdict
     score: float
     complete: bool
     reasons: tuple[str, ...]
     layers: Mapping[str, LayerSummary]
+    root_causes: tuple[RootCause, ...] = ()
 
 
 def score(results: Iterable[CheckResult]) -> float:
@@ -174,6 +212,62 @@ def waiver_entries(
     return [w.to_json(w.status(today) if w.id in present else "unused") for w in waivers]
 
 
+def _checks(n: int) -> str:
+    return f"{n} check" if n == 1 else f"{n} checks"
+
+
+#: Settings in the settings table's order, the order a cause lists them in.
+ENV_ORDER: Mapping[str, int] = {d.env: i for i, d in enumerate(DEFINITIONS)}
+#: How much of a cause's check message its reason quotes (the check's entry has all of it).
+REASON_MESSAGE = 160
+
+
+def root_causes(results: Sequence[CheckResult], env_file: Path | None = None) -> tuple[RootCause, ...]:
+    """The causes of every check that did not pass, each once: settings that are not set (one cause
+    for all of them), else the check that failed, with the checks it blocked folded under it."""
+    by_id = {r.spec.id: r for r in results}
+
+    def roots(result: CheckResult, seen: frozenset[str]) -> list[CheckResult]:
+        """The checks (not blocked themselves) that a blocked check waits on, transitively."""
+        if result.outcome is not Outcome.BLOCKED:
+            return [result]
+        found = [
+            root
+            for dep in result.blocked_by
+            if dep in by_id and dep not in seen
+            for root in roots(by_id[dep], seen | {dep})
+        ]
+        return found or [result]  # a dependency that never ran: the blocked check stands alone
+
+    folded: dict[str | None, list[CheckResult]] = {}
+    for result in results:
+        if result.outcome in SATISFIED:
+            continue
+        for root in roots(result, frozenset({result.spec.id})):
+            key = None if root.unset else root.spec.id
+            members = folded.setdefault(key, [])
+            if result not in members:
+                members.append(result)
+    causes: list[RootCause] = []
+    for key, members in sorted(folded.items(), key=lambda item: item[0] is not None):
+        ids = tuple(r.spec.id for r in members)
+        tier1 = any(r.spec.tier == 1 for r in members)
+        if key is None:
+            unset = sorted(
+                {v for r in members for v in r.unset}, key=lambda v: ENV_ORDER.get(v, len(ENV_ORDER))
+            )
+            fix = how_to_set(unset, env_file, name_them=False)
+            causes.append(RootCause(f"{', '.join(unset)} not set", fix, ids, tier1))
+            continue
+        root = by_id[key]
+        message = root.message.splitlines()[0] if root.message else ""
+        if len(message) > REASON_MESSAGE:
+            message = message[: REASON_MESSAGE - 1] + "…"
+        reason = f"{key} {root.outcome}" + (f": {message}" if message else "")
+        causes.append(RootCause(reason, root.remediation, (key, *(i for i in ids if i != key)), tier1, key))
+    return tuple(causes)
+
+
 def _counts(results: Iterable[CheckResult]) -> dict[str, int]:
     counts = {str(o): 0 for o in Outcome}
     for result in results:
@@ -188,20 +282,27 @@ def assess(
     missing: Sequence[str] = (),
     interrupted: str | None = None,
     partial: Sequence[str] = (),
+    unconfigured: bool = False,
+    env_file: Path | None = None,
 ) -> Assessment:
     """Score the run and decide the verdict, listing every reason it is not GO.
 
-    ``missing`` are the ids of collected checks with no result; ``interrupted`` says why the
-    run stopped early (Ctrl-C, ``-x``, collection errors), if it did; ``partial`` says which
-    phases the run covers only in part (a partial run is never a sign-off).
+    A tier-1 check that did not pass makes the run NO-GO; the reasons name its root cause once,
+    however many checks it skipped or blocked. ``missing`` are the ids of collected checks with
+    no result; ``interrupted`` says why the run stopped early (Ctrl-C, ``-x``, collection errors),
+    if it did; ``partial`` says which phases the run covers only in part (a partial run is never
+    a sign-off); ``unconfigured``: none of the target's credentials is set (a first run: the
+    reasons then point at the sandbox, when settings that are not set are what keeps it from GO).
     """
     total = score(results)
-    reasons: list[str] = []
-    no_go = False
-    for result in results:
-        if result.spec.tier == 1 and result.outcome not in SATISFIED:
-            reasons.append(f"tier-1 check {result.spec.id} is {result.outcome}")
-            no_go = True
+    causes = root_causes(results, env_file)
+    reasons = [cause.text for cause in causes if cause.tier1]
+    no_go = bool(reasons)
+    if unconfigured and any(cause.check is None and cause.tier1 for cause in causes):
+        reasons.append(
+            "nothing is configured for this target yet: `pytest -m preflight --target sandbox` "
+            "shows a healthy run against a local sandbox"
+        )
     complete = not missing and interrupted is None
     if interrupted is not None:
         reasons.append(f"run incomplete: {interrupted}")
@@ -235,4 +336,4 @@ def assess(
         for layer in LAYERS
         if (members := [r for r in results if r.spec.layer == layer])
     }
-    return Assessment(verdict, total, complete, tuple(reasons), layers)
+    return Assessment(verdict, total, complete, tuple(reasons), layers, causes)

@@ -12,7 +12,7 @@ import io
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,17 @@ DEFINITIONS: tuple[SettingDef, ...] = (
     SettingDef("attestations", "READINESS_ATTESTATIONS", "path"),
 )
 BY_NAME: Mapping[str, SettingDef] = {d.name: d for d in DEFINITIONS}
+_SECRET_ENVS = frozenset(d.env for d in DEFINITIONS if d.kind == "secret")
+
+
+def how_to_set(variables: Sequence[str], env_file: Path | None = None, *, name_them: bool = True) -> str:
+    """What to do about variables that are not set: the same advice wherever they are named
+    (``name_them=False`` where the sentence before already names them)."""
+    where = f"{env_file or '.env'} or the environment"
+    if not _SECRET_ENVS.issuperset(variables):
+        where += " (settings that are not secrets may also go in readiness.toml)"
+    them = ", ".join(variables) if name_them else "them"
+    return f"Run `readiness init` or set {them} in {where}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +152,12 @@ class Settings:
     @property
     def binance_secret(self) -> str | None:
         return self.binance_api_secret if self.network == "mainnet" else self.binance_testnet_api_secret
+
+    @property
+    def unconfigured(self) -> bool:
+        """None of the target's credentials is set: a first run (the sandbox brings its own)."""
+        credentials = (self.telegram_bot_token, self.telegram_chat_id, self.binance_key, self.binance_secret)
+        return self.target != "sandbox" and not any(credentials)
 
     def secrets(self) -> list[str]:
         return [v for d in DEFINITIONS if d.kind == "secret" and (v := getattr(self, d.name))]

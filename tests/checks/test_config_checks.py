@@ -160,7 +160,7 @@ def test_each_fault_fails_exactly_its_check(
     assert_clean_summary(report)
     # Every fault here hits a tier-1 check, except the tier-2 values check (the score still drops).
     assert report["verdict"] == "NO-GO"  # these files alone are a partial run in any case
-    tier1 = [r for r in report["reasons"] if r.startswith("tier-1 check ")]
+    tier1 = [cause for cause in report["root_causes"] if cause["tier1"]]
     assert (tier1 == []) is (fault == "positions_negative_price"), report["reasons"]
     assert report["score"] < 100
     if fault == "env_incomplete":  # the sandbox's own .env lives outside any git work tree

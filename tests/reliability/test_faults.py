@@ -75,8 +75,10 @@ def test_fault_gives_complete_reports_and_remediation_everywhere(
     ]
     if tier_one_hit:
         assert report["verdict"] == "NO-GO"
-        for check_id in tier_one_hit:
-            assert any(check_id in reason for reason in report["reasons"]), report["reasons"]
+        for check_id in tier_one_hit:  # each under the one root cause that names its fix
+            (cause, *_) = [cause for cause in report["root_causes"] if check_id in cause["checks"]]
+            assert cause["tier1"] and cause["fix"], cause
+            assert any(cause["reason"] in reason for reason in report["reasons"]), report["reasons"]
 
     failed = [check for check in report["checks"] if check["outcome"] == "failed"]
     assert failed

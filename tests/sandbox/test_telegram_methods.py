@@ -101,8 +101,8 @@ def test_a_private_chat_is_the_user_and_plain_text_has_no_entities(
 
 
 def test_long_poll_wakes_on_an_update_and_times_out_empty(tg: Running, client: httpx.Client) -> None:
-    threading.Timer(0.3, tg.emulator.send_update, args=("/stop",)).start()
     start = time.monotonic()
+    threading.Timer(0.3, tg.emulator.send_update, args=("/stop",)).start()
     (update,) = result(call(client, tg, "getUpdates", timeout=5))
     assert 0.3 <= time.monotonic() - start < 1.5
     assert update["message"]["text"] == "/stop"

@@ -79,6 +79,7 @@ def build(
             "left_out": list(left_out),
             "thresholds": {"go": thresholds.go, "conditional": thresholds.conditional},
             "reasons": list(assessment.reasons),
+            "root_causes": [cause.to_json() for cause in assessment.root_causes],
             "started_at": started_at.isoformat(),
             "finished_at": finished_at.isoformat(),
             "environment": env,

@@ -23,7 +23,9 @@ def write_summary(
     paths: list[str],
     redact: Callable[[str], str],
 ) -> None:
-    """One line per check that did not pass with its remediation, layer scores, the verdict.
+    """Root causes first: the verdict's reasons name each once, with its fix; above them one line
+    per other check that did not pass, with its remediation, and the layer scores. A check skipped
+    for a setting that is not set, or blocked, is counted under its cause rather than listed.
 
     With ``-q`` only the verdict and its reasons are written. Every line is masked: a check's
     title or remediation may quote a secret, as its message may.
@@ -35,17 +37,28 @@ def write_summary(
         reporter.write_line(SANDBOX_NOTICE, yellow=True)
     if document["partial"]:
         reporter.write_line("partial run — not a sign-off", red=True, bold=True)
+    causes = document["root_causes"]
+    in_reasons = {cause["check"] for cause in causes if cause["tier1"]}
+    blocking = {cause["check"]: len(cause["checks"]) - 1 for cause in causes if cause["check"]}
     for check in document["checks"]:
         outcome = check["outcome"]
         waived = check["waiver"] is not None and check["waiver"]["status"] == "active"
         if outcome in ("passed", "not_applicable") or (quiet and not waived):
+            continue
+        if not waived and (outcome == "blocked" or check["unset"] or check["id"] in in_reasons):
             continue
         head = f"{outcome.upper():<8} {check['id']} (tier {check['tier']}, {check['layer']})"
         head += f" [waived until {check['waiver']['expires']}]" if waived else ""
         message = check["message"].splitlines()[0] if check["message"] and not quiet else ""
         reporter.write_line(f"{head}: {message}" if message else head, **_OUTCOME_MARKUP.get(outcome, {}))
         if outcome != "blocked" and not quiet:
-            reporter.write_line(f"         fix: {check['remediation']}")
+            blocked = blocking.get(check["id"], 0)
+            also = f" ({blocked} blocked check{'s' * (blocked != 1)} wait on it)" if blocked else ""
+            reporter.write_line(f"         fix: {check['remediation']}{also}")
+    for cause in causes:
+        if cause["check"] is None and not cause["tier1"] and not quiet:
+            reporter.write_line(f"NOT SET  {cause['reason']}", yellow=True)
+            reporter.write_line(f"         fix: {cause['fix']} ({len(cause['checks'])} checks skipped)")
     for waiver in document["waivers"]:
         if waiver["status"] == "expired":
             reporter.write_line(

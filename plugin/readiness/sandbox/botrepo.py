@@ -28,6 +28,7 @@ AUDIT: Final = "reports/pip-audit.json"
 #: What the reference bot imports: the requirements its repo pins.
 DEPENDENCIES: Final = ("python-binance", "httpx", "aiohttp")
 TESTS_TIMEOUT_S: Final = 60.0
+COARSE_CLOCK_MARGIN_S: Final = 0.05
 #: The sandbox's advisory for fault ``dependency_vulnerable``, in pip-audit's shape.
 ADVISORY: Final = {
     "id": "SANDBOX-2026-0001",
@@ -155,7 +156,9 @@ class BotRepo:
             self._tests = None
         self._write_audit()
         if "bot_test_report_stale" in self.faults:
-            time.sleep(math.floor(time.time()) + 1 - time.time())  # the commit's second follows the run's
+            # The commit's second follows the run's. Past the boundary by a margin: git stamps it
+            # with time(), which reads a coarse clock that lags the boundary by up to a tick.
+            time.sleep(math.floor(time.time()) + 1 + COARSE_CLOCK_MARGIN_S - time.time())
             with (self.folder / "README.md").open("a", encoding="utf-8") as readme:
                 readme.write("\nStart it with `python bot.py --workdir DIR`.\n")
             self._git("commit", "-q", "-am", "README: how to start the bot")
