@@ -87,7 +87,7 @@ def how_to_set(variables: Sequence[str], env_file: Path | None = None, *, name_t
     where = f"{env_file or '.env'} or the environment"
     if not _SECRET_ENVS.issuperset(variables):
         where += " (settings that are not secrets may also go in readiness.toml)"
-    them = ", ".join(variables) if name_them else "them"
+    them = ", ".join(variables) if name_them else "it" if len(variables) == 1 else "them"
     return f"Run `readiness init` or set {them} in {where}"
 
 

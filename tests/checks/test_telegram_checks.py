@@ -170,7 +170,8 @@ def test_missing_token_skips_naming_the_variable(tmp_path: Path) -> None:
     entry = check_entry(report, "telegram.token_valid")
     assert entry["outcome"] == "skipped"
     assert entry["message"] == "not configured: set TELEGRAM_BOT_TOKEN"
-    assert "not configured: set TELEGRAM_BOT_TOKEN" in report["_stdout"]
+    cause = "TELEGRAM_BOT_TOKEN not set: run `readiness init` or set it in .env or the environment"
+    assert f"  - {cause} — 4 checks skipped or blocked" in report["_stdout"]
     # One root cause, one entry: the checks behind it wait for the token.
     assert {cid: check_entry(report, cid)["outcome"] for cid in CHAIN[1:]} == dict.fromkeys(
         CHAIN[1:], "blocked"

@@ -85,5 +85,9 @@ def test_fault_gives_complete_reports_and_remediation_everywhere(
     for check in failed:
         remediation = check["remediation"]
         assert remediation, f"{check['id']} failed with no remediation"
-        assert remediation in stdout, f"{check['id']}: remediation not in the terminal"
+        (cause, *_) = [cause for cause in report["root_causes"] if check["id"] in cause["checks"]]
+        if cause["check"] is None:  # settings not set: one line names them all, with its own fix
+            assert cause["reason"] in stdout and cause["fix"][1:] in stdout, f"{check['id']}: cause not shown"
+        else:
+            assert remediation in stdout, f"{check['id']}: remediation not in the terminal"
         assert str(escape(remediation)) in page, f"{check['id']}: remediation not in the HTML"

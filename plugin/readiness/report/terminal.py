@@ -45,7 +45,8 @@ def write_summary(
         waived = check["waiver"] is not None and check["waiver"]["status"] == "active"
         if outcome in ("passed", "not_applicable") or (quiet and not waived):
             continue
-        if not waived and (outcome == "blocked" or check["unset"] or check["id"] in in_reasons):
+        folded = (outcome == "blocked" and check["id"] not in blocking) or check["unset"]
+        if not waived and (folded or check["id"] in in_reasons):
             continue
         head = f"{outcome.upper():<8} {check['id']} (tier {check['tier']}, {check['layer']})"
         head += f" [waived until {check['waiver']['expires']}]" if waived else ""
