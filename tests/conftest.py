@@ -18,7 +18,9 @@ _CI_OUTPUTS = ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No setting of this machine's, and no cache in its home (``readiness audit`` keeps one there)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     for name in list(os.environ):
         if (name.startswith(_SETTINGS_PREFIXES) and name != REQUEST_LOG_ENV) or name in _CI_OUTPUTS:
             monkeypatch.delenv(name)

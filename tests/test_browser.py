@@ -7,6 +7,8 @@ from a real plugin run (the ``rendered_report`` fixture), with every outcome, a 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .helpers import run_pytest
 
 BROWSER_SUITE = """
 import pytest
@@ -146,3 +150,71 @@ def test_report_reads_and_prints_in_chromium(
         assert not problems, problems
     finally:
         context.close()
+
+
+#: Where the screenshots go when set (CI keeps them as artifacts); else the test's own folder.
+ARTIFACTS = "READINESS_BROWSER_ARTIFACTS"
+#: A PDF page object (``/Type /Pages`` is the page tree, not a page).
+PDF_PAGE = re.compile(rb"/Type\s*/Page(?!s)")
+
+
+def _artifacts(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get(ARTIFACTS) or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def all_pass_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A healthy sandbox preflight of the whole catalogue, as an operator's first rehearsal writes it."""
+    folder = tmp_path_factory.mktemp("all-pass")
+    done = run_pytest("-m", "preflight", "--target", "sandbox", "-p", "no:randomly", cwd=folder)
+    report = json.loads((folder / "reports" / "readiness.json").read_text("utf-8"))
+    assert report["verdict"] == "GO", done.stdout[-3000:]
+    return folder / "reports" / "readiness.html"
+
+
+def test_an_all_pass_report_prints_on_three_pages_at_most(
+    browser: Any, all_pass_report: Path, tmp_path: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    try:
+        page.goto(all_pass_report.as_uri(), wait_until="load")
+        artifacts = _artifacts(tmp_path)
+        page.screenshot(path=str(artifacts / "all-pass-screen.png"), full_page=True)
+        title = page.locator(".g-fine .check-title").first
+        remedy = page.locator(".g-fine details.remedy-quiet").first
+        assert title.is_visible() and remedy.is_visible()  # readable on screen
+        pdf = artifacts / "all-pass.pdf"
+        page.pdf(path=str(pdf), format="A4", print_background=True)
+        pages = len(PDF_PAGE.findall(pdf.read_bytes()))
+        assert 1 <= pages <= 3, f"an all-pass report prints on {pages} pages"
+        page.emulate_media(media="print")
+        page.screenshot(path=str(artifacts / "all-pass-print.png"), full_page=True)
+        assert not title.is_visible() and not remedy.is_visible()  # collapsed in print
+        assert page.locator("#checks").get_by_text("release.bot_repo_clean").is_visible()
+        assert page.locator("#evidence").get_by_text("(this run)").is_visible()
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("which", ["all-pass", "every-outcome"])
+def test_the_verdict_box_and_the_gauge_share_the_verdicts_colour(
+    browser: Any, all_pass_report: Path, rendered_report: RenderedReport, tmp_path: Path, which: str
+) -> None:
+    path = all_pass_report if which == "all-pass" else rendered_report.path
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    try:
+        page.goto(path.as_uri(), wait_until="load")
+        page.locator(".summary").screenshot(path=str(_artifacts(tmp_path) / f"verdict-{which}.png"))
+        word = page.locator(".verdict-word").evaluate("e => getComputedStyle(e).color")
+        gauge = page.locator(".gauge-number").evaluate("e => getComputedStyle(e).fill")
+        assert word == gauge
+        expected = "rgb(26, 127, 55)" if which == "all-pass" else "rgb(207, 34, 46)"  # --go, --nogo
+        assert word == expected
+        if which == "every-outcome":  # the root cause and its fix lead the box
+            box = page.locator(".verdict").inner_text()
+            assert "b.failed failed" in box and "Fix: Fix <b.failed>" in box
+            assert box.index("Root causes") < box.index("score")
+    finally:
+        page.close()

@@ -7,11 +7,14 @@ import hashlib
 import html
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from readiness.report.drill_evidence import phase_evidence
 from readiness.report.html import render_html
+from readiness.scoring import RootCause
 
 OUTCOMES = ("passed", "warned", "failed", "error", "blocked", "skipped", "not_applicable")
 SHA = hashlib.sha256(b"readiness.json bytes").hexdigest()
@@ -106,8 +109,9 @@ def sample_report(*, sandbox: bool = False, verdict: str = "NO-GO", score: float
         "score": score,
         "complete": True,
         "thresholds": {"go": 85.0, "conditional": 70.0},
+        "root_causes": [cause.to_json() for cause in CAUSES],
         "reasons": [
-            "tier-1 check binance.api_key_valid is failed",
+            *(cause.text for cause in CAUSES if cause.tier1),
             f"score {score} is below the conditional threshold 70",
         ],
         "started_at": "2026-11-24T03:40:00.123456+00:00",
@@ -138,6 +142,38 @@ def sample_report(*, sandbox: bool = False, verdict: str = "NO-GO", score: float
             },
         ],
     }
+
+
+#: The sample report's root causes, as the scoring writes them.
+CAUSES = (
+    RootCause(
+        "binance.api_key_valid failed: Binance rejected the key: -2015 Invalid API-key, IP, or permissions for action.",
+        "Create a new testnet key at the testnet site and set BINANCE_TESTNET_API_KEY.",
+        ("binance.api_key_valid", "binance.can_trade"),
+        True,
+        "binance.api_key_valid",
+    ),
+    RootCause(
+        "positions.db_healthy error: fixture 'positions' broke",
+        "Fix positions.db_healthy by doing the right thing.",
+        ("positions.db_healthy",),
+        True,
+        "positions.db_healthy",
+    ),
+    RootCause(
+        "system.disk_space failed: failed: what happened in system.disk_space",
+        "Fix system.disk_space by doing the right thing.",
+        ("system.disk_space",),
+        True,
+        "system.disk_space",
+    ),
+    RootCause(
+        "BINANCE_API_KEY not set",
+        "Run `readiness init` or set it in .env or the environment",
+        ("binance.ip_restricted",),
+        False,
+    ),
+)
 
 
 def sample_history(runs: int) -> list[dict[str, Any]]:
@@ -173,8 +209,11 @@ def test_verdict_score_reasons_and_every_check_id_are_visible(report: dict[str, 
     assert "NO-GO" in text
     assert "61.54" in text
     assert "testnet" in text
-    for reason in report["reasons"]:
-        assert reason in text
+    box = visible_text(re.search(r'<section class="verdict .*?</section>', page, re.S)[0])  # type: ignore[index]
+    for cause in CAUSES:  # each root cause once, with its fix and what it accounts for
+        assert box.count(cause.reason) == 1 and cause.fix in box
+    assert "2 checks: 1 failed, 1 blocked" in box and "1 check skipped or blocked" in box
+    assert f"score {report['score']} is below the conditional threshold 70" in box
     for check in report["checks"]:
         assert check["id"] in text
         assert check["title"] in text
@@ -383,3 +422,58 @@ def test_two_thousand_checks_render() -> None:
     page = render_html(report, history=sample_history(30), json_sha256=SHA)
     assert page.count('<article class="check') == 2000
     assert "bulk.check_1999" in page
+
+
+@pytest.mark.parametrize(
+    ("verdict", "cls"), [("GO", "go"), ("CONDITIONAL GO", "conditional"), ("NO-GO", "nogo")]
+)
+def test_the_gauge_takes_the_verdicts_colour(verdict: str, cls: str) -> None:
+    page = render_html(sample_report(verdict=verdict), history=[], json_sha256=SHA)
+    assert re.search(rf'<text class="gauge-number {cls}"', page)
+
+
+def test_counts_read_as_words(report: dict[str, Any]) -> None:
+    report["checks"] = report["checks"][:1]
+    report["root_causes"], report["reasons"] = [], []
+    text = " ".join(visible_text(render_html(report, history=[], json_sha256=SHA)).split())
+    assert "· 1 check" in text and not re.search(r"(?<![\w.-])1 checks", text)
+    assert "1 of 1 tier-1 check passed" in text
+    assert " is failed" not in text and " is blocked" not in text
+
+
+def _recorded_run(folder: Path, phases: list[str], verdict: str, name: str) -> str:
+    data = json.dumps({"verdict": verdict, "phases": phases}).encode()
+    (folder / name).write_bytes(data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    entry = {
+        "finished_at": "2026-11-20T10:00:00+00:00",
+        "target": "testnet",
+        "phases": phases,
+        "verdict": verdict,
+        "complete": True,
+        "report": name,
+        "json_sha256": sha256,
+    }
+    with (folder / "history.jsonl").open("a") as history:
+        history.write(json.dumps(entry) + "\n")
+    return sha256
+
+
+def test_the_evidence_panel_names_each_phases_newest_run_and_whether_it_still_hashes(
+    tmp_path: Path, report: dict[str, Any]
+) -> None:
+    _recorded_run(tmp_path, ["drill"], "NO-GO", "old-drill.json")
+    drill = _recorded_run(tmp_path, ["drill"], "GO", "readiness-drill.json")
+    preflight = _recorded_run(tmp_path, ["preflight"], "NO-GO", "readiness.json")
+    (tmp_path / "readiness.json").write_text("{}")  # changed after it was recorded
+    evidence = phase_evidence(tmp_path, "testnet")
+    assert [item.phase for item in evidence] == ["preflight", "drill", "postdeploy"]
+    page = render_html(report, history=[], json_sha256=drill, evidence=evidence)
+    panel = re.search(r'<section id="evidence".*?</section>', page, re.S)[0]  # type: ignore[index]
+    preflight_row, drill_row, postdeploy_row = re.findall(r"<tr.*?</tr>", panel, re.S)[1:]
+    assert preflight in preflight_row and 'class="bad"' in preflight_row
+    assert "no longer hashes to what" in visible_text(preflight_row)
+    assert drill in drill_row and "(this run)" in drill_row and "still hashes" in drill_row
+    assert "none recorded" in postdeploy_row
+    assert 'href="#evidence"' in page
+    assert '<section id="evidence"' not in render_html(report, history=[], json_sha256=SHA)

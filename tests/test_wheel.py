@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import venv
@@ -18,6 +19,9 @@ from typing import Any
 import pytest
 
 from readiness.catalogue import catalogue_specs
+from readiness.sandbox.binance import BinanceEmulator
+from readiness.sandbox.server import BackgroundServer
+from readiness.sandbox.telegram import TelegramEmulator
 
 from .helpers import REPO, outcomes
 from .test_profiles import _gridbot
@@ -187,3 +191,36 @@ def test_an_operators_own_profile_in_their_folder_reads_their_bot(
     read = ("positions.db_healthy", "positions.values_sane", "risk.config_valid", "deploy.process_running")
     assert {cid: got[cid] for cid in read} == dict.fromkeys(read, "passed"), done.stdout[-3000:]
     assert got["audit.present_writable"] == "not_applicable"
+
+
+def test_init_from_the_wheel_sets_up_an_operators_folder(operator_python: Path, bot_repo: Path) -> None:
+    telegram, binance = TelegramEmulator(), BinanceEmulator(network="testnet")
+    with BackgroundServer(telegram.make_app()) as bot_api, BackgroundServer(binance.make_app()) as exchange:
+        answers = {
+            "TELEGRAM_API_URL": bot_api.url,
+            "TELEGRAM_BOT_TOKEN": telegram.token,
+            "TELEGRAM_CHAT_ID": str(telegram.chat_id),
+            "BINANCE_API_URL": exchange.url,
+            "BINANCE_TESTNET_API_KEY": binance.api_key,
+            "BINANCE_TESTNET_API_SECRET": binance.api_secret,
+        }
+        done = subprocess.run(
+            [str(operator_python.parent / "readiness"), "init", "--non-interactive"],
+            cwd=bot_repo,
+            env={**os.environ, **answers},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE((bot_repo / ".env").stat().st_mode) == 0o600
+    for name in ("readiness.toml", "readiness-waivers.toml", "readiness-attestations.toml"):
+        assert (bot_repo / name).is_file(), name
+    assert telegram.token not in done.stdout and binance.api_secret not in done.stdout
+    # The operator's own pytest reads what init wrote: the target and the commented config.
+    collected = _ok(_pytest(operator_python, bot_repo, "-m", "preflight", "--co"))
+    assert (
+        f"readiness: target testnet (env file {bot_repo / '.env'}), config {bot_repo / 'readiness.toml'}"
+        in (collected.stdout)
+    )

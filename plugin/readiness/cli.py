@@ -1,4 +1,4 @@
-"""The ``readiness`` console script: ``audit``, ``sandbox``.
+"""The ``readiness`` console script: ``audit``, ``sandbox``, ``init``.
 
 One function per subcommand: ``_add_<name>`` declares its arguments, ``cmd_<name>`` runs it and
 returns the exit status. Add a subcommand by writing both and registering it in ``_parser``.
@@ -44,9 +44,9 @@ def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--cache-dir",
-        default="reports/.cache",
         metavar="DIR",
-        help="where checkpoints live, under <DIR>/audit/ (default: %(default)s)",
+        help="where checkpoints live, under <DIR>/audit/ (default: $XDG_CACHE_HOME/readiness, "
+        "else ~/.cache/readiness)",
     )
     p.add_argument(
         "--workers", type=int, default=None, metavar="N", help="processes for large files (default: up to 2)"
@@ -62,7 +62,7 @@ def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from readiness.audit import AuditConfig, TrailUnreadable, validate_file
+    from readiness.audit import AuditConfig, TrailUnreadable, user_cache_dir, validate_file
 
     if args.workers is not None and args.workers < 1:
         print("readiness audit: --workers must be at least 1", file=sys.stderr)
@@ -70,7 +70,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     names = {f"{f}_field": getattr(args, f"{f}_field") for f in _FIELD_DEFAULTS}
     cfg = AuditConfig(workers=args.workers, **{k: v for k, v in names.items() if v is not None})
     try:
-        result = validate_file(args.path, cfg, cache_dir=None if args.no_checkpoint else args.cache_dir)
+        cache_dir = None if args.no_checkpoint else args.cache_dir or user_cache_dir()
+        result = validate_file(args.path, cfg, cache_dir=cache_dir)
     except TrailUnreadable as exc:
         print(f"readiness audit: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -287,11 +288,65 @@ def cmd_sandbox_deliver(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_INIT_ABOUT = """\
+Set up a new deployment's configuration in one folder. Asks for the Telegram bot
+token and alert chat and the Binance API key and secret of the target's network
+(secrets are read without echo and never printed), and checks each against the
+live API as it is given: the token (getMe), the chat (getChat and a test
+message), the Binance endpoint's network, the key, its trade permission and, on
+mainnet, that it cannot withdraw. A rejected answer is explained and asked for
+again. Only once every answer passes does it write .env (mode 600) and the
+templates readiness.toml (every setting, commented out at its default),
+readiness-waivers.toml and readiness-attestations.toml (commented examples).
+An existing .env is never replaced without --force (exit 2); an existing
+template is kept. Ctrl-C stops it with nothing written (exit 130).
+"""
+_INIT_SCRIPT = """\
+without a terminal (or with --non-interactive) every answer comes from the environment:
+  TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID, BINANCE_TESTNET_API_KEY, BINANCE_TESTNET_API_SECRET
+  (BINANCE_API_KEY, BINANCE_API_SECRET with --target mainnet), and optionally the origins
+  TELEGRAM_API_URL and BINANCE_API_URL; the first answer that fails its check ends the run: exit 1.
+"""
+
+
+def _add_init(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "init",
+        help="write a new deployment's .env and setting templates, each credential checked live",
+        description=_INIT_ABOUT,
+        epilog=_INIT_SCRIPT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dir", default=".", metavar="DIR", help="the folder to write in (default: this one)")
+    p.add_argument(
+        "--target",
+        choices=("testnet", "mainnet"),
+        default="testnet",
+        help="the network the credentials are for (default: %(default)s)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing .env and templates")
+    p.add_argument(
+        "--non-interactive",
+        action="store_true",
+        help="read every answer from the environment, never prompt (also when stdin is not a terminal)",
+    )
+    p.set_defaults(func=cmd_init)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from readiness.init import InitOptions, run
+
+    interactive = not args.non_interactive and sys.stdin.isatty()
+    folder = Path(args.dir)
+    return run(InitOptions(folder, args.target, force=args.force, interactive=interactive), os.environ)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="readiness", description="Deployment-readiness tools.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_audit(sub)
     _add_sandbox(sub)
+    _add_init(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ from . import catalogue, coverage, signals
 from .github_actions import append_step_summary
 from .masking import redact_metadata
 from .report import document as doc
+from .report.drill_evidence import phase_evidence
 from .report.files import append_history, read_history, write_atomic
 from .report.prometheus import write_textfile
 from .report.terminal import write_hints, write_summary
@@ -173,7 +174,8 @@ def finish(config: pytest.Config, exitstatus: int) -> Assessment:
     history = read_history(
         history_path, HISTORY_IN_REPORT, target=document["target"], phases=document["phases"]
     )
-    html = render_html(document, history=history, json_sha256=json_sha256)
+    evidence = phase_evidence(state.out_dir, document["target"])
+    html = render_html(document, history=history, json_sha256=json_sha256, evidence=evidence)
     html_path = state.out_dir / f"{stem}.html"
     write_atomic(html_path, state.redact(html).encode("utf-8"))
     state.document = document

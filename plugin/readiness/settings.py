@@ -39,43 +39,179 @@ class SettingDef:
     env: str
     kind: str  # secret | str | float | percent | path | url | factory | profile
     default: Any = None
+    #: What it is, in one sentence: the config template and docs/settings.md say it.
+    doc: str = ""
 
 
 DEFINITIONS: tuple[SettingDef, ...] = (
-    SettingDef("telegram_bot_token", "TELEGRAM_BOT_TOKEN", "secret"),
-    SettingDef("telegram_chat_id", "TELEGRAM_CHAT_ID", "secret"),
-    SettingDef("binance_testnet_api_key", "BINANCE_TESTNET_API_KEY", "secret"),
-    SettingDef("binance_testnet_api_secret", "BINANCE_TESTNET_API_SECRET", "secret"),
-    SettingDef("binance_api_key", "BINANCE_API_KEY", "secret"),
-    SettingDef("binance_api_secret", "BINANCE_API_SECRET", "secret"),
-    SettingDef("telegram_api_url", "TELEGRAM_API_URL", "url", "https://api.telegram.org"),
-    SettingDef("binance_api_url", "BINANCE_API_URL", "url"),
-    SettingDef("symbol", "READINESS_SYMBOL", "str", "BTCUSDT"),
-    SettingDef("quote_asset", "READINESS_QUOTE_ASSET", "str", "USDT"),
-    SettingDef("telegram_max_s", "READINESS_TELEGRAM_MAX_S", "float", 5.0),
-    SettingDef("max_clock_skew_ms", "READINESS_MAX_CLOCK_SKEW_MS", "float", 1000.0),
-    SettingDef("min_balance", "READINESS_MIN_BALANCE", "float", 100.0),
-    SettingDef("recommended_balance", "READINESS_RECOMMENDED_BALANCE", "float", 1000.0),
-    SettingDef("audit_trail", "READINESS_AUDIT_TRAIL", "path"),
-    SettingDef("positions_db", "READINESS_POSITIONS_DB", "path"),
-    SettingDef("risk_config", "READINESS_RISK_CONFIG", "path"),
-    SettingDef("log_file", "READINESS_LOG_FILE", "path"),
-    SettingDef("pid_file", "READINESS_PID_FILE", "path"),
-    SettingDef("risk_manager", "READINESS_RISK_MANAGER", "factory"),
-    SettingDef("bot_command", "READINESS_BOT_COMMAND", "str"),
-    SettingDef("max_rss_mb", "READINESS_MAX_RSS_MB", "float", 1024.0),
-    SettingDef("min_disk_free_mb", "READINESS_MIN_DISK_FREE_MB", "float", 1024.0),
-    SettingDef("bot_profile", "READINESS_BOT_PROFILE", "profile", "reference"),
-    SettingDef("bot_api_url", "READINESS_BOT_API_URL", "url"),
-    SettingDef("bot_api_username", "READINESS_BOT_API_USERNAME", "str"),
-    SettingDef("bot_api_password", "READINESS_BOT_API_PASSWORD", "secret"),
-    SettingDef("bot_repo", "READINESS_BOT_REPO", "path"),
-    SettingDef("bot_test_report", "READINESS_BOT_TEST_REPORT", "path"),
-    SettingDef("bot_dependency_audit", "READINESS_BOT_DEPENDENCY_AUDIT", "path"),
-    SettingDef("min_test_pass_rate", "READINESS_MIN_TEST_PASS_RATE", "percent", 100.0),
-    SettingDef("drill_max_age_days", "READINESS_DRILL_MAX_AGE_DAYS", "float", 7.0),
-    SettingDef("drill_evidence", "READINESS_DRILL_EVIDENCE", "path"),
-    SettingDef("attestations", "READINESS_ATTESTATIONS", "path"),
+    SettingDef(
+        "telegram_bot_token", "TELEGRAM_BOT_TOKEN", "secret", doc="The alert bot's token, from @BotFather."
+    ),
+    SettingDef(
+        "telegram_chat_id",
+        "TELEGRAM_CHAT_ID",
+        "secret",
+        doc="The chat the bot alerts (a group's id starts with -100).",
+    ),
+    SettingDef(
+        "binance_testnet_api_key",
+        "BINANCE_TESTNET_API_KEY",
+        "secret",
+        doc="The Spot testnet API key (target testnet).",
+    ),
+    SettingDef(
+        "binance_testnet_api_secret",
+        "BINANCE_TESTNET_API_SECRET",
+        "secret",
+        doc="The Spot testnet API key's secret.",
+    ),
+    SettingDef(
+        "binance_api_key",
+        "BINANCE_API_KEY",
+        "secret",
+        doc="The Binance API key (target mainnet); it must not be able to withdraw.",
+    ),
+    SettingDef("binance_api_secret", "BINANCE_API_SECRET", "secret", doc="The Binance API key's secret."),
+    SettingDef(
+        "telegram_api_url",
+        "TELEGRAM_API_URL",
+        "url",
+        "https://api.telegram.org",
+        doc="The Telegram Bot API origin (a local Bot API server or a proxy).",
+    ),
+    SettingDef(
+        "binance_api_url",
+        "BINANCE_API_URL",
+        "url",
+        doc="The Binance origin serving /api and /sapi; defaults to the target's network.",
+    ),
+    SettingDef(
+        "symbol",
+        "READINESS_SYMBOL",
+        "str",
+        "BTCUSDT",
+        doc="The symbol the bot trades, judged by the exchange checks.",
+    ),
+    SettingDef(
+        "quote_asset", "READINESS_QUOTE_ASSET", "str", "USDT", doc="The asset the balance checks count."
+    ),
+    SettingDef(
+        "telegram_max_s",
+        "READINESS_TELEGRAM_MAX_S",
+        "float",
+        5.0,
+        doc="Longest a test alert may take to be delivered, in seconds.",
+    ),
+    SettingDef(
+        "max_clock_skew_ms",
+        "READINESS_MAX_CLOCK_SKEW_MS",
+        "float",
+        1000.0,
+        doc="Largest difference allowed between this host's clock and Binance's, in ms.",
+    ),
+    SettingDef(
+        "min_balance",
+        "READINESS_MIN_BALANCE",
+        "float",
+        100.0,
+        doc="Free quote balance below which the run fails.",
+    ),
+    SettingDef(
+        "recommended_balance",
+        "READINESS_RECOMMENDED_BALANCE",
+        "float",
+        1000.0,
+        doc="Free quote balance below which the run warns.",
+    ),
+    SettingDef("audit_trail", "READINESS_AUDIT_TRAIL", "path", doc="The bot's JSONL audit trail."),
+    SettingDef(
+        "positions_db", "READINESS_POSITIONS_DB", "path", doc="The bot's positions database (SQLite)."
+    ),
+    SettingDef(
+        "risk_config",
+        "READINESS_RISK_CONFIG",
+        "path",
+        doc="The bot's risk limits (TOML, or freqtrade's config.json).",
+    ),
+    SettingDef("log_file", "READINESS_LOG_FILE", "path", doc="The bot's log file."),
+    SettingDef("pid_file", "READINESS_PID_FILE", "path", doc="The bot's PID file."),
+    SettingDef(
+        "risk_manager",
+        "READINESS_RISK_MANAGER",
+        "factory",
+        doc="The bot's risk manager factory, module:callable, probed by the risk and drill checks.",
+    ),
+    SettingDef(
+        "bot_command",
+        "READINESS_BOT_COMMAND",
+        "str",
+        doc="The command that starts the bot, for the crash-recovery drill.",
+    ),
+    SettingDef(
+        "max_rss_mb",
+        "READINESS_MAX_RSS_MB",
+        "float",
+        1024.0,
+        doc="Most resident memory the bot may use, in MiB.",
+    ),
+    SettingDef(
+        "min_disk_free_mb",
+        "READINESS_MIN_DISK_FREE_MB",
+        "float",
+        1024.0,
+        doc="Least free disk space on the bot's filesystem, in MiB.",
+    ),
+    SettingDef(
+        "bot_profile",
+        "READINESS_BOT_PROFILE",
+        "profile",
+        "reference",
+        doc="How the bot is read: reference, freqtrade, or module:callable.",
+    ),
+    SettingDef(
+        "bot_api_url", "READINESS_BOT_API_URL", "url", doc="The bot's own HTTP API (freqtrade's REST API)."
+    ),
+    SettingDef(
+        "bot_api_username", "READINESS_BOT_API_USERNAME", "str", doc="The login of the bot's HTTP API."
+    ),
+    SettingDef(
+        "bot_api_password", "READINESS_BOT_API_PASSWORD", "secret", doc="The password of the bot's HTTP API."
+    ),
+    SettingDef(
+        "bot_repo", "READINESS_BOT_REPO", "path", doc="The bot's git repository, which must be clean."
+    ),
+    SettingDef(
+        "bot_test_report", "READINESS_BOT_TEST_REPORT", "path", doc="The JUnit XML of the bot's own tests."
+    ),
+    SettingDef(
+        "bot_dependency_audit",
+        "READINESS_BOT_DEPENDENCY_AUDIT",
+        "path",
+        doc="A `pip-audit -f json` report of the bot's dependencies.",
+    ),
+    SettingDef(
+        "min_test_pass_rate",
+        "READINESS_MIN_TEST_PASS_RATE",
+        "percent",
+        100.0,
+        doc="Least share of the bot's tests that must pass, in percent.",
+    ),
+    SettingDef(
+        "drill_max_age_days",
+        "READINESS_DRILL_MAX_AGE_DAYS",
+        "float",
+        7.0,
+        doc="Oldest a drill run may be and still back a preflight, in days.",
+    ),
+    SettingDef(
+        "drill_evidence",
+        "READINESS_DRILL_EVIDENCE",
+        "path",
+        doc="A drill report, or a reports folder whose history names the drill runs.",
+    ),
+    SettingDef(
+        "attestations", "READINESS_ATTESTATIONS", "path", doc="The attestation file for the manual steps."
+    ),
 )
 BY_NAME: Mapping[str, SettingDef] = {d.name: d for d in DEFINITIONS}
 _SECRET_ENVS = frozenset(d.env for d in DEFINITIONS if d.kind == "secret")

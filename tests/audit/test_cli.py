@@ -63,12 +63,22 @@ def test_human_output_lists_errors(bad: Path, capsys: pytest.CaptureFixture[str]
     assert "INVALID, 2 error(s)" in out
 
 
-def test_default_cache_dir_is_reports_cache(
-    good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("xdg", [True, False], ids=["XDG_CACHE_HOME", "home"])
+def test_checkpoints_go_to_the_users_cache_not_the_folder_it_runs_in(
+    good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], xdg: bool
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    here, home = tmp_path / "here", tmp_path / "home"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("HOME", str(home))
+    if xdg:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    else:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert run(capsys, "audit", str(good))[0] == 0
-    assert len(list((tmp_path / "reports" / ".cache" / "audit").iterdir())) == 1
+    cache = (tmp_path / "xdg" if xdg else home / ".cache") / "readiness" / "audit"
+    assert len(list(cache.iterdir())) == 1
+    assert list(here.iterdir()) == []
     code, out, _ = run(capsys, "audit", str(good), "--json")
     assert code == 0 and json.loads(out)["incremental"] is True
 

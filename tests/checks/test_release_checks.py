@@ -8,6 +8,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -479,4 +480,19 @@ def test_a_preflight_needs_a_drill_run_on_its_target_and_names_it(tmp_path: Path
     assert entry["outcome"] == "passed", entry["message"]
     assert entry["evidence"]["json_sha256"] == sha256
     assert entry["evidence"]["report"] == str(reports / "readiness-drill.json")
-    assert f"SHA-256 {sha256}" in (reports / "readiness.html").read_text("utf-8")
+    page = (reports / "readiness.html").read_text("utf-8")
+    assert f"SHA-256 {sha256}" in page
+    # The evidence panel: this preflight, the drill run it rests on, no post-deploy run yet.
+    panel = re.search(r'<section id="evidence".*?</section>', page, re.S)[0]  # type: ignore[index]
+    rows = re.findall(r"<tr.*?</tr>", panel, re.S)[1:]
+    assert [re.search(r"<th scope=\"row\">(.*?)</th>", row)[1] for row in rows] == [  # type: ignore[index]
+        "Preflight",
+        "Drill",
+        "Post-deploy",
+    ]
+    assert (
+        "(this run)" in rows[0]
+        and hashlib.sha256((reports / "readiness.json").read_bytes()).hexdigest() in rows[0]
+    )
+    assert sha256 in rows[1] and "GO" in rows[1] and "the report still hashes to it" in rows[1]
+    assert "none recorded" in rows[2]

@@ -4,6 +4,7 @@ leaves nothing behind, also on failure, Ctrl-C and under xdist."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import pathlib
 import re
@@ -24,7 +25,9 @@ import pytest
 from dotenv import dotenv_values
 
 from readiness.sandbox import bot
+from readiness.sandbox.binance import BinanceEmulator
 from readiness.sandbox.session import FAULTS, REHEARSALS, Sandbox
+from readiness.sandbox.telegram import TelegramEmulator
 
 from ..helpers import PYTEST, wait_until
 
@@ -169,6 +172,29 @@ def test_every_fault_names_the_check_it_targets() -> None:
     )
     untargeted = [name for name, description in FAULTS.items() if not check_id.search(description)]
     assert untargeted == []
+
+
+def test_fault_descriptions_share_one_format_and_name_no_internal_parameter() -> None:
+    """What happens, then ``(fails <check>...)``; nothing a user cannot set (an emulator's or the
+    sandbox bot's own parameters)."""
+    internal = {
+        name
+        for function in (TelegramEmulator.__init__, BinanceEmulator.__init__)
+        for name in inspect.signature(function).parameters
+        if "_" in name
+    }
+    internal |= set(re.findall(r'"(--[a-z-]+)"', pathlib.Path(bot.__file__).read_text("utf-8")))
+    for name, description in {**FAULTS, **REHEARSALS}.items():
+        assert not description.endswith("."), name
+        assert (
+            description[0].islower() or description.split()[0].isupper() or description[0] in "/0123456789"
+        ), name
+        named = [
+            word for word in internal if re.search(rf"(?<![.\w-]){re.escape(word)}(?![\w-])", description)
+        ]
+        assert not named, (name, description)
+        if name in FAULTS:
+            assert re.search(r"\(fails [a-z]+\.[a-z_]+[^()]*\)$", description), (name, description)
 
 
 def test_rehearsal_faults_are_listed_apart_and_reach_the_paper_exchange() -> None:

@@ -21,7 +21,7 @@ from .model import (
     AuditResult,
     ErrorKind,
 )
-from .validator import TrailUnreadable, default_cache_dir, validate_bytes, validate_file
+from .validator import TrailUnreadable, default_cache_dir, user_cache_dir, validate_bytes, validate_file
 
 __all__ = [
     "CHAIN_KINDS",
@@ -37,6 +37,7 @@ __all__ = [
     "TrailUnreadable",
     "checkpoint_file",
     "default_cache_dir",
+    "user_cache_dir",
     "validate_bytes",
     "validate_file",
 ]

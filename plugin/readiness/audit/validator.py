@@ -43,7 +43,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from subprocess import DEVNULL, PIPE, Popen
 from typing import IO, BinaryIO
@@ -74,6 +74,13 @@ class TrailUnreadable(Exception):
 def default_cache_dir(reports_dir: str | os.PathLike[str]) -> Path:
     """The cache folder under a reports folder; checkpoints go to ``<it>/audit/``."""
     return Path(reports_dir) / ".cache"
+
+
+def user_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where ``readiness audit`` keeps checkpoints when run by hand: the user's cache folder
+    (``$XDG_CACHE_HOME/readiness``, else ``~/.cache/readiness``), never the folder it runs in."""
+    base = environ.get("XDG_CACHE_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "readiness"
 
 
 def _workers(cfg: AuditConfig) -> int:

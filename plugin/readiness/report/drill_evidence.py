@@ -1,5 +1,8 @@
 """The drill run a preflight rests on: the newest one ``history.jsonl`` records for the target,
-read back from its report and checked against the SHA-256 recorded when it was written."""
+read back from its report and checked against the SHA-256 recorded when it was written.
+
+:func:`phase_evidence` reads the same records for the sign-off report: the newest run of each
+phase on the target, its report hashed again the same way."""
 
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ DRILLS: Final = (
 #: Outcomes a drill may end with and still count as rehearsed (not applicable says why in its report).
 DRILL_PASSED: Final = frozenset({"passed", "warned", "not_applicable"})
 HISTORY: Final = "history.jsonl"
+#: The phases the sign-off report shows evidence of, in the order a release goes through them.
+EVIDENCE_PHASES: Final = ("preflight", "drill", "postdeploy")
 _UNDRILLED: Final = "deploying without a rehearsed kill switch and crash recovery is a high risk"
 _ALL: Final = 10**9
 
@@ -69,39 +74,92 @@ def newest_drill_run(location: Path, target: str) -> DrillRun:
     history = folder / HISTORY
     if not history.is_file():
         raise DrillEvidenceError(f"no drill run is recorded in {folder}: it has no {HISTORY}; {_UNDRILLED}")
-    runs = [
-        entry
-        for entry in read_history(history, _ALL, target=target)
-        if "drill" in (entry.get("phases") or ()) and (named is None or entry.get("report") == named)
-    ]
-    if not runs:
+    entry = _newest(recorded_runs(folder, target), "drill", named)
+    if entry is None:
         which = f"of {named} " if named else ""
         raise DrillEvidenceError(
             f"no drill run {which}on target {target} is recorded in {history}; {_UNDRILLED}"
         )
-    entry = runs[-1]
-    path = folder / str(entry.get("report"))
-    try:
-        data = read_evidence(path, "a drill report").data
-    except EvidenceError as exc:
-        raise DrillEvidenceError(f"the drill report {HISTORY} names is not readable: {exc}") from None
-    recorded = str(entry.get("json_sha256"))
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != recorded:
-        raise DrillEvidenceError(
-            f"{path} no longer hashes to what {history} recorded when the drill run ended "
-            f"({actual[:12]}… is not {recorded[:12]}…): the report was changed after the run"
-        )
+    path, data = read_recorded(folder, entry, "a drill report")
     document = _document(path, data)
     return DrillRun(
         report=path,
         finished_at=dt.datetime.fromisoformat(document["finished_at"]),
         verdict=str(document.get("verdict")),
-        json_sha256=actual,
+        json_sha256=str(entry.get("json_sha256")),
         complete=bool(document.get("complete")),
         partial=bool(document.get("partial")),
         outcomes={check["id"]: check["outcome"] for check in document["checks"]},
     )
+
+
+def recorded_runs(folder: Path, target: str) -> list[dict[str, Any]]:
+    """Every run on ``target`` that the folder's ``history.jsonl`` records, oldest first."""
+    return read_history(folder / HISTORY, _ALL, target=target)
+
+
+def _newest(entries: list[dict[str, Any]], phase: str, named: str | None = None) -> dict[str, Any] | None:
+    runs = [
+        entry
+        for entry in entries
+        if phase in (entry.get("phases") or ()) and (named is None or entry.get("report") == named)
+    ]
+    return runs[-1] if runs else None
+
+
+def read_recorded(folder: Path, entry: dict[str, Any], what: str) -> tuple[Path, bytes]:
+    """The report a history entry names, as bytes that still hash to the SHA-256 it recorded."""
+    history = folder / HISTORY
+    path = folder / str(entry.get("report"))
+    try:
+        data = read_evidence(path, what).data
+    except EvidenceError as exc:
+        raise DrillEvidenceError(
+            f"the {what.removeprefix('a ')} {HISTORY} names is not readable: {exc}"
+        ) from None
+    recorded = str(entry.get("json_sha256"))
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != recorded:
+        raise DrillEvidenceError(
+            f"{path} no longer hashes to what {history} recorded when the "
+            f"{_phase_names(entry)} run ended "
+            f"({actual[:12]}… is not {recorded[:12]}…): the report was changed after the run"
+        )
+    return path, data
+
+
+def _phase_names(entry: dict[str, Any]) -> str:
+    return " and ".join(str(phase) for phase in entry.get("phases") or ()) or "recorded"
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseEvidence:
+    """The newest run of one phase on the target, as its history entry records it."""
+
+    phase: str
+    #: The history entry; None: no run of this phase is recorded.
+    entry: dict[str, Any] | None
+    #: Why the report does not back the entry (gone, unreadable, changed); None: it hashes as recorded.
+    problem: str | None = None
+
+
+def phase_evidence(
+    folder: Path, target: str, phases: tuple[str, ...] = EVIDENCE_PHASES
+) -> list[PhaseEvidence]:
+    """The newest preflight, drill and post-deploy run on ``target`` recorded in ``folder``, each
+    report read back and hashed again (a reader never trusts the history entry alone)."""
+    entries = recorded_runs(folder, target)
+    found = []
+    for phase in phases:
+        entry = _newest(entries, phase)
+        problem = None
+        if entry is not None:
+            try:
+                read_recorded(folder, entry, "a readiness report")
+            except DrillEvidenceError as exc:
+                problem = str(exc)
+        found.append(PhaseEvidence(phase, entry, problem))
+    return found
 
 
 def _document(path: Path, data: bytes) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from .drill_evidence import DRILL_EVIDENCE_CHECK
+from .drill_evidence import DRILL_EVIDENCE_CHECK, PhaseEvidence
 
 __all__ = ["render_html"]
 
@@ -44,6 +44,10 @@ QUIET = frozenset({"passed", "not_applicable"})
 VERDICT_CLASS = {"GO": "go", "CONDITIONAL GO": "conditional", "NO-GO": "nogo"}
 #: The checks that judge a person's attestation of a runbook step.
 MANUAL_PREFIX = "manual."
+#: Outcomes a root cause's checks may have that say nothing was verified.
+UNVERIFIED = frozenset({"skipped", "blocked"})
+#: How the evidence panel names each phase.
+PHASE_LABEL = {"preflight": "Preflight", "drill": "Drill", "postdeploy": "Post-deploy"}
 #: What an attested step's outcome says of its attestation.
 ATTESTATION_STATUS = {"passed": "active", "failed": "expired"}
 
@@ -57,7 +61,7 @@ TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 40.0, 96.0, 14.0, 34.0
 @functools.cache
 def _environment() -> jinja2.Environment:
     """Built once per process: template compilation dominates a small report's render time."""
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -65,12 +69,28 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    environment.filters["plural"] = plural
+    return environment
 
 
-def render_html(report: Mapping[str, Any], *, history: Sequence[Mapping[str, Any]], json_sha256: str) -> str:
-    """The sign-off page for ``report``; ``history`` is oldest first, the current run last."""
+def render_html(
+    report: Mapping[str, Any],
+    *,
+    history: Sequence[Mapping[str, Any]],
+    json_sha256: str,
+    evidence: Sequence[PhaseEvidence] | None = None,
+) -> str:
+    """The sign-off page for ``report``; ``history`` is oldest first, the current run last.
+
+    ``evidence`` is the newest run of each phase on the target (``drill_evidence.phase_evidence``
+    of the reports folder); None leaves the evidence panel out (the folder was not read)."""
     template = _environment().get_template(TEMPLATE)
-    return template.render(_context(report, history, json_sha256))
+    return template.render(_context(report, history, json_sha256, evidence))
+
+
+def plural(count: Any, word: str) -> str:
+    """``1 check``, ``2 checks``: a count with its noun."""
+    return f"{_num(count)} {word if _number(count) == 1 else word + 's'}"
 
 
 # --------------------------------------------------------------------------- formatting helpers
@@ -173,7 +193,10 @@ def _label(outcome: str) -> str:
 
 
 def _context(
-    report: Mapping[str, Any], history: Sequence[Mapping[str, Any]], json_sha256: str
+    report: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]],
+    json_sha256: str,
+    evidence: Sequence[PhaseEvidence] | None,
 ) -> dict[str, Any]:
     environment = _mapping(report.get("environment"))
     thresholds = _mapping(report.get("thresholds"))
@@ -197,6 +220,8 @@ def _context(
     tier1 = [check for check in ordered if check.tier == "1"]
     manual = [check for check in checks if check.id.startswith(MANUAL_PREFIX)]  # in the run's order
     complete = report.get("complete")
+    causes = _causes(report.get("root_causes"), {check.id: check.outcome for check in checks})
+    reasons = [_text(reason) for reason in _list(report.get("reasons"))]
     return {
         "sandbox": sandbox,
         "sandbox_notice": SANDBOX_NOTICE,
@@ -209,7 +234,8 @@ def _context(
         "partial": report.get("partial") is True,
         "left_out": [_text(check_id) for check_id in _list(report.get("left_out"))],
         "phases": ", ".join(_text(phase) for phase in _list(report.get("phases"))) or "none",
-        "reasons": [_text(reason) for reason in _list(report.get("reasons"))],
+        "causes": causes,
+        "reasons": [r for r in reasons if not any(r.startswith(cause.reason) for cause in causes)],
         "go": _num(go),
         "conditional": _num(conditional),
         "schema": _text(report.get("schema"), "—"),
@@ -238,6 +264,7 @@ def _context(
         ),
         "environment": [(str(key), _text(value, "—")) for key, value in environment.items()],
         "drill_run": _drill_run(report),
+        "evidence": None if evidence is None else [_evidence(item, json_sha256) for item in evidence],
     }
 
 
@@ -263,6 +290,93 @@ def _drill_run(report: Mapping[str, Any]) -> str | None:
         f"{_timestamp(evidence.get('finished_at'))}, {_text(evidence.get('verdict'))}, "
         f"SHA-256 {_text(evidence.get('json_sha256'))} ({_text(evidence.get('report'))}; "
         f"{DRILL_EVIDENCE_CHECK} {outcome})"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CauseView:
+    """One root cause in the verdict box: what is wrong, its fix, the checks it accounts for."""
+
+    reason: str
+    fix: str
+    tier1: bool
+    #: (id, outcome) of each check folded under it, the cause's own first.
+    checks: list[tuple[str, str]]
+    summary: str
+
+
+def _causes(raw: Any, outcomes: Mapping[str, str]) -> list[CauseView]:
+    causes = []
+    for cause in _list(raw):
+        if not isinstance(cause, Mapping) or not _text(cause.get("reason")):
+            continue
+        checks = [(_text(i), outcomes.get(_text(i), "unknown")) for i in _list(cause.get("checks"))]
+        causes.append(
+            CauseView(
+                reason=_text(cause.get("reason")),
+                fix=_text(cause.get("fix")).strip(),
+                tier1=cause.get("tier1") is True,
+                checks=checks,
+                summary=_cause_summary([outcome for _, outcome in checks]),
+            )
+        )
+    return causes
+
+
+def _cause_summary(outcomes: list[str]) -> str:
+    """``3 checks skipped or blocked``, ``1 check failed``, ``7 checks: 1 failed, 6 blocked``."""
+    if not outcomes:
+        return "no check named"
+    if set(outcomes) <= UNVERIFIED:
+        return f"{plural(len(outcomes), 'check')} skipped or blocked"
+    counts = {outcome: outcomes.count(outcome) for outcome in dict.fromkeys(outcomes)}
+    if len(counts) == 1:
+        return f"{plural(len(outcomes), 'check')} {_outcome_words(outcomes[0])}"
+    parts = ", ".join(f"{count} {_outcome_words(outcome)}" for outcome, count in counts.items())
+    return f"{plural(len(outcomes), 'check')}: {parts}"
+
+
+def _outcome_words(outcome: str) -> str:
+    return "ended in error" if outcome == "error" else outcome.replace("_", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceView:
+    """The newest run of one phase, in the evidence panel."""
+
+    phase: str
+    recorded: bool
+    when: str
+    verdict: str
+    cls: str
+    sha256: str
+    report: str
+    status: str  # what the SHA-256 says of the report file now
+    ok: bool
+    this_run: bool
+
+
+def _evidence(item: PhaseEvidence, json_sha256: str) -> EvidenceView:
+    label = PHASE_LABEL.get(item.phase, item.phase)
+    entry = item.entry
+    if entry is None:
+        return EvidenceView(label, False, "", "", "unknown", "", "", "", False, False)
+    verdict = _text(entry.get("verdict"), "—")
+    flags = (["incomplete"] if entry.get("complete") is False else []) + (
+        ["partial"] if entry.get("partial") is True else []
+    )
+    sha256 = _text(entry.get("json_sha256"), "—")
+    return EvidenceView(
+        phase=label,
+        recorded=True,
+        when=_timestamp(entry.get("finished_at")),
+        verdict=verdict + (f" ({', '.join(flags)})" if flags else ""),
+        cls=VERDICT_CLASS.get(verdict, "unknown"),
+        sha256=sha256,
+        report=_text(entry.get("report"), "—"),
+        status=item.problem or "the report still hashes to it",
+        ok=item.problem is None,
+        this_run=sha256 == json_sha256,
     )
 
 

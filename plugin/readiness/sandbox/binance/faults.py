@@ -5,33 +5,46 @@ from __future__ import annotations
 from collections.abc import Collection
 
 FAULTS: dict[str, str] = {
-    "binance_down": "binance.connectivity: every path answers 503 with a load balancer's page",
-    "binance_clock_skew": "binance.clock_skew: server clock 3,000 ms ahead; signed calls pass",
-    "binance_clock_behind": "binance.api_key_valid: server clock 10 s behind; signed calls -1021",
-    "binance_key_rejected": "binance.api_key_valid: signed endpoints answer -2015",
-    "binance_bad_signature": "binance.api_key_valid: server holds another secret, answers -1022",
-    "binance_key_format": "binance.api_key_valid: signed endpoints answer -2014",
-    "binance_cannot_trade": "binance.can_trade: account canTrade false, permissions lack SPOT",
-    "binance_withdrawals_enabled": "binance.withdrawals_disabled: key may withdraw",
-    "binance_ip_unrestricted": "binance.ip_restricted: apiRestrictions ipRestrict false",
-    "binance_maintenance": "binance.system_status: /sapi/v1/system/status reports maintenance",
-    "binance_low_balance": "binance.balance_sufficient: USDT free balance is 10",
-    "binance_symbol_halted": "binance.symbol_tradable: BTCUSDT status BREAK, spot trading off",
+    "binance_down": "every path answers 503 with a load balancer's page (fails binance.connectivity)",
+    "binance_clock_skew": (
+        "the server clock runs 3,000 ms ahead; signed calls still pass (fails binance.clock_skew)"
+    ),
+    "binance_clock_behind": (
+        "the server clock runs 10 s behind, so signed calls answer -1021 (fails binance.api_key_valid)"
+    ),
+    "binance_key_rejected": "signed endpoints answer -2015 (fails binance.api_key_valid)",
+    "binance_bad_signature": (
+        "the server holds another secret, so signed calls answer -1022 (fails binance.api_key_valid)"
+    ),
+    "binance_key_format": "signed endpoints answer -2014 (fails binance.api_key_valid)",
+    "binance_cannot_trade": "the account has canTrade false and no SPOT permission (fails binance.can_trade)",
+    "binance_withdrawals_enabled": (
+        "apiRestrictions says the key may withdraw (fails binance.withdrawals_disabled)"
+    ),
+    "binance_ip_unrestricted": (
+        "apiRestrictions says the key has no IP allow-list (fails binance.ip_restricted)"
+    ),
+    "binance_maintenance": "/sapi/v1/system/status reports maintenance (fails binance.system_status)",
+    "binance_low_balance": "the free USDT balance is 10 (fails binance.balance_sufficient)",
+    "binance_symbol_halted": "BTCUSDT is in status BREAK, spot trading off (fails binance.symbol_tradable)",
     "binance_order_rejected": (
-        "binance.order_validation: order/test enforces NOTIONAL minNotional 1,000,000 "
-        "while exchangeInfo still advertises 5"
+        "order/test enforces a minimum notional of 1,000,000 while exchangeInfo still advertises 5 "
+        "(fails binance.order_validation)"
     ),
     "binance_filter_mismatch": (
-        "integration.filters_agree: order/test enforces a LOT_SIZE step 10x coarser than advertised"
+        "order/test enforces a LOT_SIZE step 10x coarser than exchangeInfo advertises "
+        "(fails integration.filters_agree)"
     ),
-    "binance_weight_high": "binance.rate_limit_headroom: X-MBX-USED-WEIGHT-1M reports 5,900+",
-    "binance_rate_limited": "binance.connectivity: every request gets 429, Retry-After 30",
-    "binance_banned": "binance.connectivity: every request gets 418 (IP banned), Retry-After 120",
+    "binance_weight_high": "X-MBX-USED-WEIGHT-1M reports 5,900 or more (fails binance.rate_limit_headroom)",
+    "binance_rate_limited": "every request answers 429 with Retry-After 30 (fails binance.connectivity)",
+    "binance_banned": (
+        "every request answers 418 (IP banned) with Retry-After 120 (fails binance.connectivity)"
+    ),
     "binance_mainnet_flavor": (
-        "binance.endpoint_matches_target: a testnet emulator that serves /sapi like mainnet"
+        "a testnet endpoint that serves /sapi as only mainnet does (fails binance.endpoint_matches_target)"
     ),
-    "binance_hang": "binance.connectivity: accepts the connection and never answers",
-    "binance_trickle": "binance.connectivity: answers one byte every 0.5 s",
+    "binance_hang": "accepts the connection and never answers (fails binance.connectivity)",
+    "binance_trickle": "answers one byte every 0.5 s (fails binance.connectivity)",
 }
 
 #: Faults a bot meets on a real exchange, for rehearsing the bot itself: no readiness check is

@@ -7,45 +7,44 @@ from collections.abc import Collection
 #: Fault name -> what it does and the check it is meant to fail.
 FAULTS: dict[str, str] = {
     "telegram_token_revoked": (
-        "Every call answers 401 Unauthorized, as after /revoke in BotFather (fails telegram.token_valid)."
+        "every call answers 401 Unauthorized, as after /revoke in BotFather (fails telegram.token_valid)"
     ),
     "telegram_chat_not_found": (
         "getChat, sendMessage and every other call naming the chat answer 400 'chat not found'; getMe "
-        "works (fails telegram.chat_reachable)."
+        "works (fails telegram.chat_reachable)"
     ),
     "telegram_bot_blocked": (
         "sendMessage (and every other send method) answers 403 'bot was blocked by the user'; getMe and "
-        "getChat work (fails telegram.delivery_latency)."
+        "getChat work (fails telegram.delivery_latency)"
     ),
     "telegram_slow": (
-        "sendMessage answers only after send_delay_s (default 6 s, over the 5 s limit) "
-        "(fails telegram.delivery_latency)."
+        "sendMessage answers only after 6 s, over the 5 s limit (fails telegram.delivery_latency)"
     ),
     "telegram_rate_limited": (
-        "sendMessage answers 429 'Too Many Requests: retry after 17' (fails telegram.delivery_latency)."
+        "sendMessage answers 429 'Too Many Requests: retry after 17' (fails telegram.delivery_latency)"
     ),
     "telegram_parse_entities": (
         'sendMessage with any parse_mode answers 400 "can\'t parse entities"; plain text works '
-        "(fails integration.alert_path, which sends a formatted alert)."
+        "(fails integration.alert_path, which sends a formatted alert)"
     ),
     "telegram_down": (
-        "Every request answers 502 Bad Gateway with nginx's HTML page (fails telegram.token_valid)."
+        "every request answers 502 Bad Gateway with nginx's HTML page (fails telegram.token_valid)"
     ),
     "telegram_hang": (
         "sendMessage is accepted and never answered; nothing is delivered "
-        "(fails telegram.delivery_latency through its timeout)."
+        "(fails telegram.delivery_latency through its timeout)"
     ),
     "telegram_hang_all": (
-        "Every call is accepted and never answered, getMe included "
-        "(fails telegram.token_valid through its timeout; the checks after it end blocked)."
+        "every call is accepted and never answered, getMe included "
+        "(fails telegram.token_valid through its timeout; the checks after it end blocked)"
     ),
     "telegram_trickle_all": (
-        "Every answer arrives one byte every 0.5 s, getMe included "
-        "(fails telegram.token_valid unless it enforces a total deadline)."
+        "every answer arrives one byte every 0.5 s, getMe included "
+        "(fails telegram.token_valid unless it enforces a total deadline)"
     ),
     "telegram_trickle": (
         "sendMessage is delivered but its answer arrives one byte every 0.5 s, so a per-read "
-        "timeout never fires (fails telegram.delivery_latency unless it enforces a total deadline)."
+        "timeout never fires (fails telegram.delivery_latency unless it enforces a total deadline)"
     ),
 }
 
