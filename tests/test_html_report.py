@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from readiness.report.drill_evidence import phase_evidence
+from readiness.report.drill_evidence import phase_evidence, recorded_runs
 from readiness.report.html import render_html
 from readiness.scoring import RootCause
 
@@ -466,7 +466,7 @@ def test_the_evidence_panel_names_each_phases_newest_run_and_whether_it_still_ha
     drill = _recorded_run(tmp_path, ["drill"], "GO", "readiness-drill.json")
     preflight = _recorded_run(tmp_path, ["preflight"], "NO-GO", "readiness.json")
     (tmp_path / "readiness.json").write_text("{}")  # changed after it was recorded
-    evidence = phase_evidence(tmp_path, "testnet")
+    evidence = phase_evidence(tmp_path, recorded_runs(tmp_path, "testnet"))
     assert [item.phase for item in evidence] == ["preflight", "drill", "postdeploy"]
     page = render_html(report, history=[], json_sha256=drill, evidence=evidence)
     panel = re.search(r'<section id="evidence".*?</section>', page, re.S)[0]  # type: ignore[index]

@@ -148,11 +148,10 @@ async def test_endpoint_matches_target(readiness: CheckContext, probes: ProbeSet
     if endpoint.network is None:
         assert endpoint.reply is not None and endpoint.reply.error is not None
         fail_on(readiness, endpoint.reply.error)
-    if endpoint.network != expected:
+    if mismatch := binance.network_mismatch(endpoint, settings):
         default = BINANCE_URLS[expected]
         readiness.fail(
-            f"target {settings.target} needs a {expected} endpoint, but BINANCE_API_URL={endpoint.url} "
-            f"is {endpoint.network}: {endpoint.how}",
+            mismatch,
             remediation=f"Point BINANCE_API_URL at the {expected} API ({default}) or pick the target that "
             f"matches it; {expected} keys go in {settings.env_name(key_name)}.",
         )
@@ -170,18 +169,11 @@ async def test_endpoint_matches_target(readiness: CheckContext, probes: ProbeSet
 )
 async def test_can_trade(readiness: CheckContext, probes: ProbeSet) -> None:
     account = await signed(readiness, probes, "binance.account")
-    permissions = account.get("permissions") or []
-    problems = []
-    if account.get("canTrade") is not True:
-        problems.append("the account reports canTrade false")
-    if permissions and "SPOT" not in permissions:
-        problems.append(f"its permissions {permissions} lack SPOT")
+    data = None
     if readiness.settings.network == "mainnet":
         restrictions: binance.Reply | None = await probe(readiness, probes, "binance.api_restrictions")
         data = restrictions.data if restrictions and isinstance(restrictions.data, dict) else {}
-        if data.get("enableSpotAndMarginTrading") is False:
-            problems.append("the API key lacks 'Enable Spot & Margin Trading'")
-    if problems:
+    if problems := binance.spot_trading_problems(account, data):
         readiness.fail("; ".join(problems))
 
 

@@ -20,8 +20,8 @@ from . import catalogue, coverage, signals
 from .github_actions import append_step_summary
 from .masking import redact_metadata
 from .report import document as doc
-from .report.drill_evidence import phase_evidence
-from .report.files import append_history, read_history, write_atomic
+from .report.drill_evidence import HISTORY, phase_evidence, recorded_runs
+from .report.files import append_history, write_atomic
 from .report.prometheus import write_textfile
 from .report.terminal import write_hints, write_summary
 from .scoring import (
@@ -167,15 +167,15 @@ def finish(config: pytest.Config, exitstatus: int) -> Assessment:
     json_sha256 = hashlib.sha256(json_bytes).hexdigest()
     json_path = state.out_dir / f"{stem}.json"
     write_atomic(json_path, json_bytes)
-    history_path = state.out_dir / "history.jsonl"
+    history_path = state.out_dir / HISTORY
     append_history(history_path, doc.history_entry(document, report=json_path.name, json_sha256=json_sha256))
     from .report.html import render_html  # Jinja2 is imported only by the process that writes
 
-    history = read_history(
-        history_path, HISTORY_IN_REPORT, target=document["target"], phases=document["phases"]
+    runs = recorded_runs(state.out_dir, document["target"])  # one read for the trend and the evidence
+    history = [run for run in runs if run.get("phases") == document["phases"]][-HISTORY_IN_REPORT:]
+    html = render_html(
+        document, history=history, json_sha256=json_sha256, evidence=phase_evidence(state.out_dir, runs)
     )
-    evidence = phase_evidence(state.out_dir, document["target"])
-    html = render_html(document, history=history, json_sha256=json_sha256, evidence=evidence)
     html_path = state.out_dir / f"{stem}.html"
     write_atomic(html_path, state.redact(html).encode("utf-8"))
     state.document = document

@@ -132,54 +132,44 @@ def _check_endpoint(settings: Settings) -> Outcome:
     if endpoint.network is None:
         assert endpoint.reply is not None and endpoint.reply.error is not None
         return _key_problem(endpoint.reply.error, settings)
-    if endpoint.network != settings.network:
+    if mismatch := binance.network_mismatch(endpoint, settings):
         return Problem(
-            f"target {settings.target} needs a {settings.network} endpoint, but BINANCE_API_URL="
-            f"{endpoint.url} is {endpoint.network} ({endpoint.how}): use "
-            f"{BINANCE_URLS[settings.network]} or run init with --target {endpoint.network}",
+            f"{mismatch}; use {BINANCE_URLS[settings.network]} or run init with --target {endpoint.network}",
             ("binance_api_url",),
         )
     return f"{endpoint.url} is {endpoint.network}: {endpoint.how}"
 
 
-def _check_account(settings: Settings) -> Outcome:
-    """The key signs, and account and key may trade spot."""
+def _check_key(settings: Settings) -> Outcome:
+    """The key signs, may trade spot (as binance.can_trade judges) and, on mainnet, cannot withdraw
+    (as binance.withdrawals_disabled judges: the testnet has no /sapi, and its funds are not real)."""
     reply: binance.Reply | None = _run(binance.probe_account(settings))
     assert reply is not None  # the step needs key and secret
     if reply.error is not None:
         return _key_problem(reply.error, settings)
+    restrictions = None
+    if settings.network == "mainnet":
+        answer: binance.Reply | None = _run(binance.probe_api_restrictions(settings))
+        assert answer is not None
+        if answer.error is not None:
+            return _key_problem(answer.error, settings)
+        restrictions = answer.data if isinstance(answer.data, dict) else {}
     account = reply.data if isinstance(reply.data, dict) else {}
-    permissions = account.get("permissions") or []
-    if account.get("canTrade") is not True or (permissions and "SPOT" not in permissions):
+    if problems := binance.spot_trading_problems(account, restrictions):
         return Problem(
-            f"the key works but the account may not trade spot (canTrade {account.get('canTrade')}, "
-            f"permissions {permissions}): enable 'Enable Spot & Margin Trading' on the key",
+            f"the key works but may not trade spot ({'; '.join(problems)}): enable 'Enable Spot & Margin "
+            "Trading' on the key and make sure the account may trade spot, then give it again",
             _keys(settings),
         )
-    return "key accepted: the account may trade spot"
-
-
-def _check_restrictions(settings: Settings) -> Outcome:
-    """Withdrawals off, spot trading on, by the key's own restrictions (mainnet: no /sapi on testnet)."""
-    if settings.network != "mainnet":
-        return "withdrawals: not checked on the testnet, which has no /sapi (its funds are not real)"
-    reply: binance.Reply | None = _run(binance.probe_api_restrictions(settings))
-    assert reply is not None
-    if reply.error is not None:
-        return _key_problem(reply.error, settings)
-    data = reply.data if isinstance(reply.data, dict) else {}
-    if data.get("enableWithdrawals") is not False:
+    if restrictions is None:
+        return "key accepted: the account may trade spot (withdrawals not checked: the testnet has no /sapi)"
+    if restrictions.get("enableWithdrawals") is not False:
         return Problem(
             "the key may withdraw (apiRestrictions enableWithdrawals true): a leaked key could empty the "
             "account; disable 'Enable Withdrawals' on the key in API Management, then give it again",
             _keys(settings),
         )
-    if data.get("enableSpotAndMarginTrading") is False:
-        return Problem(
-            "the key lacks 'Enable Spot & Margin Trading': enable it in API Management, then give it again",
-            _keys(settings),
-        )
-    return "withdrawals are off for this key"
+    return "key accepted: the account may trade spot, and the key cannot withdraw"
 
 
 def steps(target: str) -> tuple[Step, ...]:
@@ -193,8 +183,7 @@ def steps(target: str) -> tuple[Step, ...]:
         Step(_CHAT, _check_message),
         _origin("binance_api_url"),
         Step(("binance_api_url",), _check_endpoint),
-        Step(signed, _check_account),
-        Step(signed, _check_restrictions),
+        Step(signed, _check_key),
     )
 
 

@@ -25,7 +25,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
@@ -383,6 +383,33 @@ async def probe_endpoint(settings: Settings) -> Endpoint:
             url, "testnet", "it answers 404 to GET /sapi/v1/system/status, as the testnet does", reply
         )
     return Endpoint(url, None, f"cannot tell: {reply.error.describe()}", reply)
+
+
+def network_mismatch(endpoint: Endpoint, settings: Settings) -> str | None:
+    """Why the endpoint is not the target's network; None when it is (or cannot be told).
+
+    The judgement of ``binance.endpoint_matches_target``, shared with ``readiness init``."""
+    if endpoint.network is None or endpoint.network == settings.network:
+        return None
+    return (
+        f"target {settings.target} needs a {settings.network} endpoint, but BINANCE_API_URL="
+        f"{endpoint.url} is {endpoint.network}: {endpoint.how}"
+    )
+
+
+def spot_trading_problems(account: Mapping[str, Any], restrictions: Mapping[str, Any] | None) -> list[str]:
+    """What keeps the account and key from trading spot (``/api/v3/account``, and on mainnet the
+    key's ``apiRestrictions``); empty when nothing does. The judgement of ``binance.can_trade``,
+    shared with ``readiness init``."""
+    permissions = account.get("permissions") or []
+    problems = []
+    if account.get("canTrade") is not True:
+        problems.append("the account reports canTrade false")
+    if permissions and "SPOT" not in permissions:
+        problems.append(f"its permissions {permissions} lack SPOT")
+    if restrictions is not None and restrictions.get("enableSpotAndMarginTrading") is False:
+        problems.append("the API key lacks 'Enable Spot & Margin Trading'")
+    return problems
 
 
 # -- market data and orders ---------------------------------------------------------------------

@@ -143,14 +143,12 @@ class PhaseEvidence:
     problem: str | None = None
 
 
-def phase_evidence(
-    folder: Path, target: str, phases: tuple[str, ...] = EVIDENCE_PHASES
-) -> list[PhaseEvidence]:
-    """The newest preflight, drill and post-deploy run on ``target`` recorded in ``folder``, each
-    report read back and hashed again (a reader never trusts the history entry alone)."""
-    entries = recorded_runs(folder, target)
+def phase_evidence(folder: Path, entries: list[dict[str, Any]]) -> list[PhaseEvidence]:
+    """The newest preflight, drill and post-deploy run among ``entries`` (:func:`recorded_runs` of
+    ``folder`` for one target), each report read back and hashed again (a reader never trusts the
+    history entry alone)."""
     found = []
-    for phase in phases:
+    for phase in EVIDENCE_PHASES:
         entry = _newest(entries, phase)
         problem = None
         if entry is not None:
